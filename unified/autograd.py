@@ -1,0 +1,267 @@
+"""Reverse-mode autograd: the Node each recorded op leaves on its outputs, and the engine that
+walks nodes in dependency order calling each OpDef.grad (written with registered ops, so the
+backward pass goes through the dispatcher like everything else). `backward()` accumulates into
+leaf `.grad`; `grad()` returns gradients without touching `.grad`."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from unified.errors import fmt_shape
+from unified.grad_mode import set_grad_enabled
+
+
+class Node:
+    """One recorded op application: the op, its input tensors and attrs, the edges to the
+    nodes (or leaves) that produced the inputs, and input versions for in-place checks."""
+
+    __slots__ = ("op", "inputs", "attrs", "saved_out", "next", "versions", "retained", "__weakref__")
+
+    def __init__(self, op, inputs: tuple, attrs: dict | None, outputs: tuple | None) -> None:
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.next = tuple([
+            (t._grad_fn, t._out_index) if t._grad_fn is not None
+            else ((None, t) if t.requires_grad else None)
+            for t in inputs
+        ])
+        self.versions = tuple([t._version[0] for t in inputs]) if op.saves_inputs else None
+        self.saved_out = None if outputs is None else tuple([_shell(t) for t in outputs])
+        self.retained = None
+
+    def name(self) -> str:
+        return f"{self.op.name}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+def _shell(t):
+    """A tensor sharing t's data and version counter but not its history (no ref cycle)."""
+    from unified.tensor import wrap
+
+    s = wrap(t._data)
+    s._version = t._version
+    s._saved_version = t._version[0]
+    return s
+
+
+def _check_versions(node: Node) -> None:
+    if node.versions is not None:
+        for i, (t, v) in enumerate(zip(node.inputs, node.versions)):
+            if t._version[0] != v:
+                raise RuntimeError(
+                    f"one of the tensors needed for gradient computation has been modified by an "
+                    f"in-place operation: input {i} of {node.op.name} (shape {fmt_shape(t.shape)}) "
+                    f"is at version {t._version[0]}, expected {v}"
+                )
+    if node.saved_out is not None:
+        for t in node.saved_out:
+            if t._version[0] != t._saved_version:
+                raise RuntimeError(
+                    f"the output of {node.op.name} (shape {fmt_shape(t.shape)}) was modified in "
+                    f"place after it was saved for backward (version {t._version[0]}, expected "
+                    f"{t._saved_version})"
+                )
+
+
+def _collect(roots: list[Node]) -> dict[Node, int]:
+    """Every node reachable from the roots, with the number of edges pointing at it."""
+    deps: dict[Node, int] = {}
+    stack = list(roots)
+    seen = set(roots)
+    while stack:
+        node = stack.pop()
+        deps.setdefault(node, 0)
+        for edge in node.next:
+            if edge is None or edge[0] is None:
+                continue
+            parent = edge[0]
+            deps[parent] = deps.get(parent, 0) + 1
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return deps
+
+
+def _add(a, b):
+    from unified.functional.math import add
+
+    return add(a, b)
+
+
+def _normalize(node: Node, result: Any) -> tuple:
+    if not isinstance(result, (tuple, list)):
+        result = (result,)
+    if len(result) != len(node.inputs):
+        raise RuntimeError(
+            f"internal error: grad of {node.op.name} returned {len(result)} gradients for "
+            f"{len(node.inputs)} inputs"
+        )
+    for g, t in zip(result, node.inputs):
+        if g is not None and g.shape != t.shape:
+            raise RuntimeError(
+                f"internal error: grad of {node.op.name} has shape {fmt_shape(g.shape)} for an "
+                f"input of shape {fmt_shape(t.shape)}"
+            )
+    return tuple(result)
+
+
+def run_backward(
+    roots: Sequence, grad_roots: Sequence, retain_graph: bool, create_graph: bool,
+    inputs: Sequence | None = None,
+) -> list | None:
+    """The engine behind Tensor.backward and autograd.grad. With `inputs`, returns their
+    gradients (in order) instead of accumulating into `.grad`."""
+    from unified.tensor import Tensor
+
+    wanted_leaf: dict[int, int] = {}
+    wanted_node: dict[tuple, int] = {}
+    captured: list = [None] * len(inputs) if inputs is not None else []
+    if inputs is not None:
+        for i, t in enumerate(inputs):
+            if t._grad_fn is None:
+                wanted_leaf[id(t)] = i
+            else:
+                wanted_node[(t._grad_fn, t._out_index)] = i
+
+    handed_out: set[int] = set()
+
+    def deliver_leaf(leaf: Tensor, g: Tensor) -> None:
+        if inputs is not None:
+            slot = wanted_leaf.get(id(leaf))
+            if slot is not None:
+                captured[slot] = g if captured[slot] is None else _add(captured[slot], g)
+            return
+        if leaf.grad is None:
+            fresh = g._data.base is None and id(g) not in handed_out and g._grad_fn is None
+            leaf.grad = g if (fresh or create_graph) else g.clone()
+            handed_out.add(id(leaf.grad))
+        elif create_graph:
+            leaf.grad = leaf.grad + g
+        else:
+            leaf.grad.add_(g)
+
+    buffers: dict[Node, list] = {}
+    root_nodes = []
+    with set_grad_enabled(create_graph):
+        for t, g in zip(roots, grad_roots):
+            handed_out.add(id(g))
+            if t._grad_fn is None:
+                deliver_leaf(t, g)
+                continue
+            buf = buffers.setdefault(t._grad_fn, [None] * t._grad_fn.op.num_outputs)
+            i = t._out_index
+            buf[i] = g if buf[i] is None else _add(buf[i], g)
+            root_nodes.append(t._grad_fn)
+        deps = _collect(root_nodes)
+        ready = [n for n in set(root_nodes) if deps[n] == 0]
+        while ready:
+            node = ready.pop()
+            grads_out = buffers.pop(node, None) or [None] * node.op.num_outputs
+            _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
+                     buffers, deps, ready, handed_out)
+    return captured if inputs is not None else None
+
+
+def _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf, buffers, deps,
+             ready, handed_out) -> None:
+    if node.inputs is None:
+        raise RuntimeError(
+            f"trying to backward through the graph a second time ({node.name()}); its saved "
+            "tensors were freed: pass retain_graph=True to the first backward()"
+        )
+    for i, g in enumerate(grads_out):
+        if g is None:
+            continue
+        slot = wanted_node.get((node, i))
+        if slot is not None:
+            captured[slot] = g
+        if node.retained is not None and i in node.retained:
+            t = node.retained[i]()
+            if t is not None:
+                t.grad = g if t.grad is None else t.grad + g
+    _check_versions(node)
+    g = grads_out[0] if node.op.num_outputs == 1 else tuple(grads_out)
+    out = None
+    if node.saved_out is not None:
+        out = node.saved_out[0] if node.op.num_outputs == 1 else node.saved_out
+    attrs = node.attrs or {}
+    result = _normalize(node, node.op.grad(g, *node.inputs, out=out, **attrs))
+    for edge, gi in zip(node.next, result):
+        if edge is None or gi is None:
+            continue
+        parent, index = edge
+        if parent is None:
+            deliver_leaf(index, gi)
+            continue
+        buf = buffers.setdefault(parent, [None] * parent.op.num_outputs)
+        if buf[index] is None:
+            buf[index] = gi
+        else:
+            buf[index] = _add(buf[index], gi)
+        deps[parent] -= 1
+        if deps[parent] == 0:
+            ready.append(parent)
+    if not retain_graph:
+        node.inputs = None
+        node.saved_out = None
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of `outputs` with respect to `inputs` (PyTorch's torch.autograd.grad).
+
+    >>> import unified as U
+    >>> x = U.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = U.autograd.grad((x * x).sum(), [x])
+    >>> g.tolist()
+    [2.0, 4.0]
+    """
+    from unified.tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    grad_outputs = _default_grads(outputs, grad_outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs)
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"input {i} (shape {fmt_shape(inputs[i].shape)}) was not used to compute the "
+                "outputs; pass allow_unused=True to get None for it"
+            )
+    return tuple(result)
+
+
+def _default_grads(outputs: list, grad_outputs) -> list:
+    from unified.creation import ones_like
+
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    result = []
+    for t, g in zip(outputs, grad_outputs):
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"element of shape {fmt_shape(t.shape)} does not require grad and has no "
+                "grad_fn: nothing to differentiate (was it computed under no_grad?)"
+            )
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs, got shape "
+                    f"{fmt_shape(t.shape)}; pass a gradient of that shape"
+                )
+            g = ones_like(t)
+        elif g.shape != t.shape:
+            raise RuntimeError(
+                f"gradient has shape {fmt_shape(g.shape)} but the output has shape "
+                f"{fmt_shape(t.shape)}"
+            )
+        result.append(g)
+    return result

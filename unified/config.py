@@ -1,0 +1,12 @@
+"""Every UNIFIED_* environment variable, read in one place.
+
+UNIFIED_NUM_THREADS  kernel threads at import (default: all cores; see unified.set_num_threads)
+UNIFIED_CHECK        1 = run extra consistency checks (graph checks after each pass, later issues)
+"""
+
+import os
+
+NUM_THREADS: int | None = int(os.environ["UNIFIED_NUM_THREADS"]) if os.environ.get(
+    "UNIFIED_NUM_THREADS"
+) else None
+CHECK: bool = os.environ.get("UNIFIED_CHECK", "0") not in ("", "0")

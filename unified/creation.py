@@ -1,0 +1,161 @@
+"""Creation functions with PyTorch's names: tensor, as_tensor, from_numpy, zeros, ones, full,
+empty, *_like, arange, linspace, eye. These make constants (no op runs); random creation
+(randn, rand, randint, ...) lives in unified/functional/random.py and runs the random kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from unified.dtypes import SUPPORTED, as_dtype
+from unified.errors import DTypeError
+from unified.tensor import Tensor, wrap
+
+_F32 = np.dtype(np.float32)
+
+
+def as_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
+    """Data -> a NumPy array of a supported dtype. float64/float16 become float32, Python
+    ints int64, Python bools bool; `dtype` overrides."""
+    if isinstance(data, Tensor):
+        array = data._data
+    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        array = np.asarray([np.asarray(d._data if isinstance(d, Tensor) else d) for d in data])
+    else:
+        array = np.asarray(data)
+    if dtype is not None:
+        target = as_dtype(dtype)
+    elif array.dtype in SUPPORTED:
+        target = array.dtype
+    elif array.dtype.kind == "f":
+        target = _F32
+    elif array.dtype.kind in "iu":
+        target = np.dtype(np.int64)
+    else:
+        raise DTypeError(f"cannot make a tensor from data of dtype {array.dtype}; supported: "
+                         "float32, int32, int64, bool, uint8 (and float64, stored as float32)")
+    if array.dtype != target:
+        return array.astype(target)
+    return np.array(array, copy=True) if copy else np.ascontiguousarray(array)
+
+
+def _new(array: np.ndarray, requires_grad: bool) -> Tensor:
+    t = wrap(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data: Any, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (a list, scalar, NumPy array or Tensor).
+
+    >>> import unified as U
+    >>> U.tensor([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    >>> U.tensor([0.5, 1.5]).tolist()
+    [0.5, 1.5]
+    """
+    _check_device(device)
+    return _new(as_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype=None, device: str | None = None) -> Tensor:
+    """Like `tensor` but shares memory with a NumPy array or Tensor when no conversion is needed."""
+    _check_device(device)
+    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
+        return data
+    return wrap(as_array(data, dtype, copy=False))
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array` (float64 arrays are converted: we have no float64)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return wrap(as_array(array, copy=False))
+
+
+def _check_device(device) -> None:
+    if device not in (None, "cpu"):
+        raise RuntimeError(f"device '{device}' is not available in this build (CPU only)")
+
+
+def _shape(size: tuple) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if int(s) < 0:
+            raise ValueError(f"negative dimension {s} in size {tuple(size)}")
+    return tuple(int(s) for s in size)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """>>> import unified as U; U.zeros(2, 3).shape
+    (2, 3)
+    """
+    _check_device(device)
+    return _new(np.zeros(_shape(size), as_dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    return _new(np.ones(_shape(size), as_dtype(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    return _new(np.empty(_shape(size), as_dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    if dtype is None:
+        dtype = as_array(fill_value).dtype
+    return _new(np.full(_shape((size,)), fill_value, as_dtype(dtype)), requires_grad)
+
+
+def _like(t: Tensor, dtype) -> tuple:
+    return t.shape, (t.dtype if dtype is None else as_dtype(dtype))
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(t, dtype)
+    return _new(np.zeros(shape, d), requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(t, dtype)
+    return _new(np.ones(shape, d), requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(t, dtype)
+    return _new(np.empty(shape, d), requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(t, dtype)
+    return _new(np.full(shape, fill_value, d), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """>>> import unified as U; U.arange(3).tolist()
+    [0, 1, 2]
+    """
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    array = np.arange(start, end, step)
+    return _new(as_array(array, dtype, copy=False), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    return _new(np.linspace(start, end, int(steps)).astype(as_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    return _new(np.eye(n, m, dtype=as_dtype(dtype)), requires_grad)

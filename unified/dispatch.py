@@ -1,0 +1,161 @@
+"""apply(op, inputs, attrs): the single choke point between every layer and the kernels.
+It infers shapes (OpDef.infer), allocates outputs, runs the C++ kernel through `_core.run`
+(or takes a view for VIEW ops), and records the autograd node. Errors get the user's line.
+Observers (the tracer, tests) see every call through `observe()`; autograd.py runs backward."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from unified import _core
+from unified.autograd import Node
+from unified.errors import attach_location
+from unified.grad_mode import GRAD_ENABLED
+from unified.ops.registry import OpDef
+from unified.tensor import Tensor, wrap
+
+_run = _core.run
+_F32 = np.dtype(np.float32)
+_empty = np.empty
+_USER_ERRORS = (ValueError, TypeError, IndexError, KeyError, RuntimeError, OverflowError)
+
+# Called as observer(op, inputs, attrs, outputs) after each op; empty tuple when none.
+OBSERVERS: contextvars.ContextVar[tuple[Callable[..., Any], ...]] = contextvars.ContextVar(
+    "observers", default=()
+)
+_contiguous_op: OpDef | None = None  # set by unified.ops.elementwise (the `cast` op copies)
+
+
+@contextlib.contextmanager
+def observe(callback: Callable[..., Any]) -> Iterator[None]:
+    """Call `callback(op, inputs, attrs, outputs)` for every op applied inside the block."""
+    token = OBSERVERS.set(OBSERVERS.get() + (callback,))
+    try:
+        yield
+    finally:
+        OBSERVERS.reset(token)
+
+
+def _run_kernel(op: OpDef, arrays: tuple, attrs: dict | None) -> tuple:
+    meta = op.infer(*arrays, **attrs) if attrs else op.infer(*arrays)
+    if op.view is not None:
+        out = op.view(arrays[0], **attrs) if attrs else op.view(arrays[0])
+        if out is None:  # the layout needs a copy first
+            arrays = (contiguous_array(arrays[0]),) + arrays[1:]
+            out = op.view(arrays[0], **attrs) if attrs else op.view(arrays[0])
+        return (out,)
+    if op.num_outputs == 1:
+        outs = (_empty(meta.shape, meta.dtype),)
+    else:
+        outs = tuple([_empty(m.shape, m.dtype) for m in meta])
+    kid = op._kid if op._kid >= 0 else op.kernel_id()
+    _run(kid, arrays, outs, op.parsed_attrs(attrs) if attrs else None)
+    return outs
+
+
+def contiguous_array(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy made by the `cast` kernel (the same kernel the graph runs)."""
+    out = _empty(array.shape, array.dtype)
+    _run(_contiguous_op.kernel_id(), (array,), (out,), None)
+    return out
+
+
+def apply(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
+    """Run `op` on tensors `inputs` with attributes `attrs`; returns a Tensor (or a tuple)."""
+    arrays = tuple([t._data for t in inputs])
+    try:
+        outs = _run_kernel(op, arrays, attrs)
+    except _USER_ERRORS as exc:
+        attach_location(exc)
+        raise
+    needs_grad = False
+    if op.grad is not None and GRAD_ENABLED.get():
+        for t in inputs:
+            if t.requires_grad:
+                needs_grad = True
+                break
+    if op.num_outputs == 1:
+        out = wrap(outs[0])
+        if op.view is not None:
+            out._version = inputs[0]._version  # views share the version counter of their base
+        if needs_grad and outs[0].dtype == _F32:
+            out.requires_grad = True
+            out._grad_fn = Node(op, inputs, attrs, (out,) if op.saves_output else None)
+        result = out
+    else:
+        result = tuple([wrap(a) for a in outs])
+        if needs_grad:
+            node = Node(op, inputs, attrs, result if op.saves_output else None)
+            for i, t in enumerate(result):
+                if outs[i].dtype != _F32:
+                    continue
+                t.requires_grad = True
+                t._grad_fn = node
+                t._out_index = i
+    observers = OBSERVERS.get()
+    if observers:
+        for callback in observers:
+            callback(op, inputs, attrs, result)
+    return result
+
+
+def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None = None,
+                  reads_target: bool = True) -> Tensor:
+    """Run `op(target, *others)` writing the result into `target`'s memory (x.add_(y)); with
+    reads_target=False, `op(*others)` (x.copy_(y)). The result must have target's shape and
+    dtype. Autograd: target's history becomes this op; its version counter is bumped so saved
+    copies of the old value are detected."""
+    inputs = ((target,) if reads_target else ()) + tuple(others)
+    needs_grad = False
+    if op.grad is not None and GRAD_ENABLED.get():
+        for t in inputs:
+            if t.requires_grad:
+                needs_grad = True
+                break
+    try:
+        if target.requires_grad and target._grad_fn is None and GRAD_ENABLED.get():
+            raise RuntimeError(
+                f"{op.name}_: a leaf tensor that requires grad is being modified in place; "
+                "wrap the update in `with unified.no_grad():` (as optimizers do)"
+            )
+        if needs_grad and target._data.base is not None and target._grad_fn is not None:
+            raise RuntimeError(
+                f"{op.name}_: in-place change of a view of a tensor that requires grad is not "
+                "supported; use the out-of-place op"
+            )
+        arrays = tuple([t._data for t in inputs])
+        meta = op.infer(*arrays, **attrs) if attrs else op.infer(*arrays)
+        if tuple(meta.shape) != target._data.shape or meta.dtype != target._data.dtype:
+            raise ValueError(
+                f"{op.name}_: result {tuple(meta.shape)} {meta.dtype} does not fit the in-place "
+                f"target {target._data.shape} {target._data.dtype}"
+            )
+        if not target._data.flags.writeable:
+            raise ValueError(f"{op.name}_: the target tensor is read-only")
+        if needs_grad and reads_target:
+            # the node sees the old value (a copy when its grad reads it) with the old history
+            old = wrap(contiguous_array(target._data) if op.saves_inputs else target._data)
+            old.requires_grad = target.requires_grad
+            old._grad_fn = target._grad_fn
+            old._out_index = target._out_index
+        kid = op._kid if op._kid >= 0 else op.kernel_id()
+        _run(kid, arrays, (target._data,), op.parsed_attrs(attrs) if attrs else None)
+    except _USER_ERRORS as exc:
+        attach_location(exc)
+        raise
+    target._version[0] += 1
+    if needs_grad:
+        node_inputs = ((old,) if reads_target else ()) + tuple(others)
+        node = Node(op, node_inputs, attrs, (target,) if op.saves_output else None)
+        target.requires_grad = True
+        target._grad_fn = node
+        target._out_index = 0
+    observers = OBSERVERS.get()
+    if observers:
+        for callback in observers:
+            callback(op, inputs, attrs, target)
+    return target

@@ -1,0 +1,176 @@
+"""Elementwise ops: binary arithmetic and comparisons (NumPy broadcasting), where, cast, unary
+math and activations, and the backward ops of activations. Kernels: core_cpp/kernels/elementwise.cpp.
+Callers promote mixed dtypes first (functional/math.py), so binary kernels see one dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unified.ops import infer
+from unified.ops.registry import F, OpDef, TensorMeta, Trait, register
+
+EW = frozenset({Trait.ELEMENTWISE, Trait.INPLACE_OK})
+EWC = EW | {Trait.COMMUTATIVE}
+LATER = "lowering arrives with the ONNX exporter (issue 5)"
+
+
+def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, saves_output=False):
+    return register(OpDef(
+        name=name, inputs=("a", "b"),
+        infer=infer.binary_float(name) if float_only else infer.binary(name),
+        kernel=name, grad=grad, traits=traits, onnx=onnx, saves_inputs=saves_inputs,
+        saves_output=saves_output,
+    ))
+
+
+def _max_grad(g, a, b, out):
+    ta = F.add(F.cast(F.gt(a, b), np.float32), F.mul(F.cast(F.eq(a, b), np.float32), 0.5))
+    return F.sum_to(F.mul(g, ta), a.shape), F.sum_to(F.mul(g, F.sub(1.0, ta)), b.shape)
+
+
+def _min_grad(g, a, b, out):
+    ta = F.add(F.cast(F.lt(a, b), np.float32), F.mul(F.cast(F.eq(a, b), np.float32), 0.5))
+    return F.sum_to(F.mul(g, ta), a.shape), F.sum_to(F.mul(g, F.sub(1.0, ta)), b.shape)
+
+
+def _pow_grad(g, a, b, out):
+    ga = F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0))))
+    positive = F.gt(a, 0.0)
+    log_a = F.log(F.where(positive, a, 1.0))
+    gb = F.mul(g, F.mul(out, log_a))
+    return F.sum_to(ga, a.shape), F.sum_to(gb, b.shape)
+
+
+add = _binary("add", lambda g, a, b, out: (F.sum_to(g, a.shape), F.sum_to(g, b.shape)),
+              "Add", EWC, saves_inputs=False)
+sub = _binary("sub", lambda g, a, b, out: (F.sum_to(g, a.shape), F.sum_to(F.neg(g), b.shape)),
+              "Sub", saves_inputs=False)
+mul = _binary("mul", lambda g, a, b, out: (F.sum_to(F.mul(g, b), a.shape),
+                                           F.sum_to(F.mul(g, a), b.shape)), "Mul", EWC)
+div = _binary("div", lambda g, a, b, out: (F.sum_to(F.div(g, b), a.shape),
+                                           F.sum_to(F.neg(F.mul(F.div(g, b), out)), b.shape)),
+              "Div", float_only=True, saves_output=True)
+pow = _binary("pow", _pow_grad, "Pow", float_only=True, saves_output=True)
+maximum = _binary("maximum", _max_grad, "Max", EWC)
+minimum = _binary("minimum", _min_grad, "Min", EWC)
+
+
+def _compare(name, onnx):
+    return register(OpDef(name=name, inputs=("a", "b"), infer=infer.compare(name), kernel=name,
+                          grad=None, traits=EW, onnx=onnx))
+
+
+eq = _compare("eq", "Equal")
+ne = _compare("ne", None)
+lt = _compare("lt", "Less")
+le = _compare("le", "LessOrEqual")
+gt = _compare("gt", "Greater")
+ge = _compare("ge", "GreaterOrEqual")
+ne.onnx_unsupported = LATER
+
+
+def _where_infer(cond, a, b):
+    if cond.dtype != np.bool_:
+        raise infer.DTypeError(f"where: condition must be bool, got {cond.dtype}")
+    dtype = infer.same_dtype("where", a, b)
+    return TensorMeta(infer.broadcast_shapes("where", cond.shape, a.shape, b.shape), dtype)
+
+
+def _where_grad(g, cond, a, b, out):
+    zero = F.zeros_like(g)
+    return (None, F.sum_to(F.where(cond, g, zero), a.shape),
+            F.sum_to(F.where(cond, zero, g), b.shape))
+
+
+where = register(OpDef(name="where", inputs=("condition", "a", "b"), infer=_where_infer,
+                       kernel="where", grad=_where_grad, traits=EW, onnx="Where"))
+
+
+def _cast_infer(x, dtype):
+    return TensorMeta(x.shape, np.dtype(dtype))
+
+
+def _cast_grad(g, x, out, dtype):
+    return F.cast(g, x.dtype) if x.dtype == np.float32 else None
+
+
+cast = register(OpDef(
+    name="cast", inputs=("x",), infer=_cast_infer, kernel="cast", grad=_cast_grad,
+    attrs={"dtype": None}, traits=EW, saves_inputs=False, onnx="Cast",
+    doc="convert to `dtype`; with the same dtype, a strided copy (clone/contiguous)",
+))
+
+
+def _unary(name, grad, onnx, numeric=False, saves_output=False, saves_inputs=True, attrs=None):
+    return register(OpDef(
+        name=name, inputs=("x",),
+        infer=infer.unary_numeric(name) if numeric else infer.unary_float(name),
+        kernel=name, grad=grad, traits=EW, onnx=onnx, saves_output=saves_output,
+        saves_inputs=saves_inputs, attrs=attrs or {},
+    ))
+
+
+neg = _unary("neg", lambda g, x, out: F.neg(g), "Neg", numeric=True, saves_inputs=False)
+abs = _unary("abs", lambda g, x, out: F.mul(g, F.sign(x)), "Abs", numeric=True)
+sign = _unary("sign", lambda g, x, out: F.zeros_like(g), "Sign", numeric=True)
+exp = _unary("exp", lambda g, x, out: F.mul(g, out), "Exp", saves_output=True, saves_inputs=False)
+log = _unary("log", lambda g, x, out: F.div(g, x), "Log")
+sqrt = _unary("sqrt", lambda g, x, out: F.div(F.mul(g, 0.5), out), "Sqrt", saves_output=True,
+              saves_inputs=False)
+rsqrt = _unary("rsqrt", lambda g, x, out: F.mul(F.mul(g, -0.5), F.mul(out, F.mul(out, out))),
+               None, saves_output=True, saves_inputs=False)
+sin = _unary("sin", lambda g, x, out: F.mul(g, F.cos(x)), "Sin")
+cos = _unary("cos", lambda g, x, out: F.neg(F.mul(g, F.sin(x))), "Cos")
+rsqrt.onnx_unsupported = LATER
+
+
+def _bw(name, doc, grad=None, attrs=None):
+    """A backward op: (grad, saved) -> grad of the input; saved is the forward input or output."""
+    return register(OpDef(name=name, inputs=("grad", "saved"), infer=infer.backward_float(name),
+                          kernel=name, grad=grad, traits=EW, attrs=attrs or {}, doc=doc,
+                          onnx_unsupported="backward ops are not exported"))
+
+
+# Backward ops linear in `grad` differentiate to themselves; the rest are not differentiable twice.
+relu_backward = _bw("relu_backward", "g * (x > 0)",
+                    lambda gg, g, x, out: (F.call_op(relu_backward, gg, x), None))
+leaky_relu_backward = _bw(
+    "leaky_relu_backward", "g * (x > 0 ? 1 : slope)",
+    lambda gg, g, x, out, negative_slope: (
+        F.call_op(leaky_relu_backward, gg, x, negative_slope=negative_slope), None),
+    attrs={"negative_slope": 0.01})
+sigmoid_backward = _bw(
+    "sigmoid_backward", "g * y * (1 - y), y = sigmoid(x)",
+    lambda gg, g, y, out: (F.call_op(sigmoid_backward, gg, y),
+                           F.mul(F.mul(gg, g), F.sub(1.0, F.mul(y, 2.0)))))
+tanh_backward = _bw(
+    "tanh_backward", "g * (1 - y^2), y = tanh(x)",
+    lambda gg, g, y, out: (F.call_op(tanh_backward, gg, y), F.mul(F.mul(gg, g), F.mul(y, -2.0))))
+silu_backward = _bw("silu_backward", "g * d silu(x)/dx")
+gelu_backward = _bw("gelu_backward", "g * d gelu(x)/dx", attrs={"approximate": "none"})
+softplus_backward = _bw("softplus_backward", "g * sigmoid(beta x)",
+                        attrs={"beta": 1.0, "threshold": 20.0})
+clamp_backward = _bw(
+    "clamp_backward", "g where min <= x <= max",
+    lambda gg, g, x, out, min, max: (F.call_op(clamp_backward, gg, x, min=min, max=max), None),
+    attrs={"min": float("nan"), "max": float("nan")})
+
+relu = _unary("relu", lambda g, x, out: F.call_op(relu_backward, g, x), "Relu")
+sigmoid = _unary("sigmoid", lambda g, x, out: F.call_op(sigmoid_backward, g, out), "Sigmoid",
+                 saves_output=True, saves_inputs=False)
+tanh = _unary("tanh", lambda g, x, out: F.call_op(tanh_backward, g, out), "Tanh",
+              saves_output=True, saves_inputs=False)
+silu = _unary("silu", lambda g, x, out: F.call_op(silu_backward, g, x), None)
+leaky_relu = _unary(
+    "leaky_relu", lambda g, x, out, negative_slope: F.call_op(
+        leaky_relu_backward, g, x, negative_slope=negative_slope),
+    "LeakyRelu", attrs={"negative_slope": 0.01})
+gelu = _unary("gelu", lambda g, x, out, approximate: F.call_op(
+    gelu_backward, g, x, approximate=approximate), None, attrs={"approximate": "none"})
+softplus = _unary("softplus", lambda g, x, out, beta, threshold: F.call_op(
+    softplus_backward, g, x, beta=beta, threshold=threshold), None,
+    attrs={"beta": 1.0, "threshold": 20.0})
+clamp = _unary("clamp", lambda g, x, out, min, max: F.call_op(clamp_backward, g, x, min=min, max=max),
+               None, attrs={"min": float("nan"), "max": float("nan")})
+for _op in (silu, gelu, softplus, clamp):
+    _op.onnx_unsupported = LATER

@@ -1,0 +1,385 @@
+"""Tensor: a NumPy array holding the data (storage, shape, strides, dtype) plus autograd
+fields. Every method is a thin call into unified.functional, which goes through the single
+dispatcher (dispatch.py). Differences from PyTorch: dtypes are NumPy dtype objects, float64
+input becomes float32, and only the "cpu" device exists in eager mode for now.
+
+>>> import unified as U
+>>> x = U.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad.tolist()
+[[2.0, 4.0], [6.0, 8.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from unified.errors import DTypeError, fmt_shape
+
+_F32 = np.dtype(np.float32)
+
+
+class Tensor:
+    __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_version",
+                 "_saved_version", "__weakref__")
+    __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
+
+    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
+        from unified.creation import as_array
+
+        self._data = as_array(data if data is not None else [], dtype)
+        self.grad = None
+        self._grad_fn = None
+        self._out_index = 0
+        self._version = [0]
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- metadata -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def data(self) -> "Tensor":
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value, self.dtype)
+        self._version[0] += 1
+
+    def size(self, dim: int | None = None):
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def stride(self, dim: int | None = None):
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[dim]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype == _F32
+
+    # ---- autograd -------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self._data.dtype != _F32:
+            raise DTypeError(
+                f"only float32 tensors can require gradients, got {self._data.dtype} "
+                f"(shape {fmt_shape(self.shape)})"
+            )
+        if not requires_grad and self._grad_fn is not None:
+            raise RuntimeError("requires_grad_(False) is only valid on leaf tensors; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> "Tensor":
+        t = wrap(self._data)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        if self._grad_fn is None:
+            return
+        import weakref
+
+        if self._grad_fn.retained is None:
+            self._grad_fn.retained = {}
+        self._grad_fn.retained[self._out_index] = weakref.ref(self)
+
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch semantics)."""
+        from unified.autograd import _default_grads, run_backward
+        from unified.errors import attach_location
+
+        try:
+            grads = _default_grads([self], None if gradient is None else [gradient])
+            run_backward([self], grads, bool(retain_graph or create_graph), create_graph)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            attach_location(exc)
+            raise
+
+    # ---- data out -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use "
+                               "tensor.detach().numpy()")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python "
+                             f"number, got shape {fmt_shape(self.shape)}")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is "
+                               "ambiguous; use .any() or .all()")
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self._data.dtype != _F32:
+            extra += f", dtype={self._data.dtype}"
+        if self._grad_fn is not None:
+            extra += f", grad_fn=<{self._grad_fn.name()}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ---- conversion -----------------------------------------------------------------------
+    def to(self, *args, **kwargs) -> "Tensor":
+        from unified.dtypes import as_dtype
+
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, str) and a in ("cpu",) or a is None:
+                continue
+            if isinstance(a, str) and a.startswith(("cuda", "gpu")):
+                raise RuntimeError(f"device '{a}' is not available in this build (CPU only)")
+            dtype = a
+        device = kwargs.get("device")
+        if device not in (None, "cpu"):
+            raise RuntimeError(f"device '{device}' is not available in this build (CPU only)")
+        if dtype is None or as_dtype(dtype) == self.dtype:
+            return self
+        return _F.cast(self, as_dtype(dtype))
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def float(self) -> "Tensor":
+        return self.to(_F32)
+
+    def long(self) -> "Tensor":
+        return self.to(np.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(np.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(np.bool_)
+
+    def byte(self) -> "Tensor":
+        return self.to(np.uint8)
+
+    def type(self, dtype) -> "Tensor":
+        return self.to(dtype)
+
+    # ---- operators ------------------------------------------------------------------------
+    def __add__(self, other): return _binary(_ops.add, self, other)
+    def __radd__(self, other): return _binary(_ops.add, other, self)
+    def __sub__(self, other): return _binary(_ops.sub, self, other)
+    def __rsub__(self, other): return _binary(_ops.sub, other, self)
+    def __mul__(self, other): return _binary(_ops.mul, self, other)
+    def __rmul__(self, other): return _binary(_ops.mul, other, self)
+    def __truediv__(self, other): return _F.div(self, other)
+    def __rtruediv__(self, other): return _F.div(other, self)
+    def __pow__(self, other): return _F.pow(self, other)
+    def __rpow__(self, other): return _F.pow(other, self)
+    def __matmul__(self, other): return _F.matmul(self, other)
+    def __rmatmul__(self, other): return _F.matmul(other, self)
+    def __neg__(self): return _F.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _F.abs(self)
+    def __eq__(self, other): return _F.eq(self, other)  # type: ignore[override]
+    def __ne__(self, other): return _F.ne(self, other)  # type: ignore[override]
+    def __lt__(self, other): return _F.lt(self, other)
+    def __le__(self, other): return _F.le(self, other)
+    def __gt__(self, other): return _F.gt(self, other)
+    def __ge__(self, other): return _F.ge(self, other)
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+    def __getitem__(self, key): return _F.getitem(self, key)
+    def __setitem__(self, key, value): _F.setitem(self, key, value)
+
+    # ---- in-place -------------------------------------------------------------------------
+    def add_(self, other, alpha: float = 1.0): return _F.add_(self, other, alpha=alpha)
+    def sub_(self, other, alpha: float = 1.0): return _F.add_(self, other, alpha=-alpha)
+    def mul_(self, other): return _F.mul_(self, other)
+    def div_(self, other): return _F.div_(self, other)
+    def copy_(self, src): return _F.copy_(self, src)
+    def fill_(self, value): return _F.fill_(self, value)
+    def zero_(self): return _F.fill_(self, 0)
+    def clamp_(self, min=None, max=None): return _F.clamp_(self, min, max)
+    def relu_(self): return _F.relu_(self)
+    def normal_(self, mean=0.0, std=1.0): return _F.normal_(self, mean, std)
+    def uniform_(self, a=0.0, b=1.0): return _F.uniform_(self, a, b)
+
+    # ---- math methods (see unified.functional for docs) -----------------------------------
+    def add(self, other, alpha: float = 1.0): return _F.add(self, other, alpha=alpha)
+    def sub(self, other, alpha: float = 1.0): return _F.sub(self, other, alpha=alpha)
+    def mul(self, other): return _F.mul(self, other)
+    def div(self, other): return _F.div(self, other)
+    def pow(self, other): return _F.pow(self, other)
+    def maximum(self, other): return _F.maximum(self, other)
+    def minimum(self, other): return _F.minimum(self, other)
+    def eq(self, other): return _F.eq(self, other)
+    def ne(self, other): return _F.ne(self, other)
+    def lt(self, other): return _F.lt(self, other)
+    def le(self, other): return _F.le(self, other)
+    def gt(self, other): return _F.gt(self, other)
+    def ge(self, other): return _F.ge(self, other)
+    def neg(self): return _F.neg(self)
+    def abs(self): return _F.abs(self)
+    def sign(self): return _F.sign(self)
+    def exp(self): return _F.exp(self)
+    def log(self): return _F.log(self)
+    def sqrt(self): return _F.sqrt(self)
+    def rsqrt(self): return _F.rsqrt(self)
+    def sin(self): return _F.sin(self)
+    def cos(self): return _F.cos(self)
+    def tanh(self): return _F.tanh(self)
+    def sigmoid(self): return _F.sigmoid(self)
+    def relu(self): return _F.relu(self)
+    def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
+    clip = clamp
+    def where(self, condition, other): return _F.where(condition, self, other)
+    def masked_fill(self, mask, value): return _F.masked_fill(self, mask, value)
+    def clone(self): return _F.clone(self)
+    def contiguous(self): return self if self.is_contiguous() else _F.clone(self)
+
+    def sum(self, dim=None, keepdim=False): return _F.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _F.mean(self, dim, keepdim)
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return _F.var(self, dim, unbiased, keepdim, correction=correction)
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return _F.std(self, dim, unbiased, keepdim, correction=correction)
+    def max(self, dim=None, keepdim=False): return _F.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _F.min(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _F.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _F.argmin(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _F.logsumexp(self, dim, keepdim)
+    def all(self): return _F.all(self)
+    def any(self): return _F.any(self)
+    def softmax(self, dim): return _F.softmax(self, dim)
+    def log_softmax(self, dim): return _F.log_softmax(self, dim)
+
+    def matmul(self, other): return _F.matmul(self, other)
+    def reshape(self, *shape): return _F.reshape(self, _shape_args(shape))
+    def view(self, *shape): return _F.view(self, _shape_args(shape))
+    def view_as(self, other): return _F.view(self, other.shape)
+    def reshape_as(self, other): return _F.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _F.flatten(self, start_dim, end_dim)
+    def permute(self, *dims): return _F.permute(self, _shape_args(dims))
+    def transpose(self, dim0, dim1): return _F.transpose(self, dim0, dim1)
+    def t(self): return _F.t(self)
+    @property
+    def T(self): return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+    @property
+    def mT(self): return _F.transpose(self, -2, -1)
+    def unsqueeze(self, dim): return _F.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return _F.squeeze(self, dim)
+    def expand(self, *shape): return _F.expand(self, _shape_args(shape))
+    def expand_as(self, other): return _F.expand(self, other.shape)
+    def broadcast_to(self, shape): return _F.expand(self, tuple(shape))
+    def repeat(self, *sizes): return _F.repeat(self, _shape_args(sizes))
+    def split(self, split_size_or_sections, dim=0): return _F.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _F.chunk(self, chunks, dim)
+    def index_select(self, dim, index): return _F.index_select(self, dim, index)
+    def gather(self, dim, index): return _F.gather(self, dim, index)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _F.topk(self, k, dim, largest, sorted)
+
+
+def _shape_args(args: tuple) -> tuple:
+    """Accept both x.reshape(2, 3) and x.reshape((2, 3))."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+_new = object.__new__
+
+
+def wrap(array: np.ndarray) -> Tensor:
+    """A Tensor over an existing array (no copy, no history). The dispatcher's constructor."""
+    t = _new(Tensor)
+    t._data = array
+    t.requires_grad = False
+    t.grad = None
+    t._grad_fn = None
+    t._out_index = 0
+    t._version = [0]
+    return t
+
+
+# Late imports: functional and ops import this module.
+from unified import functional as _F  # noqa: E402
+from unified.functional.math import _binary  # noqa: E402
+from unified.ops import elementwise as _ops  # noqa: E402
