@@ -18,10 +18,7 @@ from unified.creation import (  # noqa: E402
 )
 from unified.dtypes import bool_, float32, int32, int64, long, uint8  # noqa: E402
 from unified.errors import BundleError, DTypeError, ShapeError, TraceError  # noqa: E402
-from unified.functional import (  # noqa: E402
-    abs, add, clamp, clip, cos, div, eq, exp, ge, gt, le, log, lt, maximum, minimum, mul, ne,
-    neg, pow, relu, rsqrt, sigmoid, sign, sin, sqrt, sub, tanh, where,
-)
+from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)
 from unified.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from unified.tensor import Tensor  # noqa: E402
 

@@ -1,13 +1,23 @@
 """unified.functional: the functions behind every tensor method and nn layer, with
 torch.nn.functional's and torch's names and defaults. Each is a thin call to a registered op
-through the dispatcher (unified/dispatch.py); one module per op family."""
+through the dispatcher (unified/dispatch.py); one module per op family, each listing its
+public names in __all__."""
 
+from unified.functional import activation, conv, indexing, linalg, math, norm, random, reduction
+from unified.functional import shape
 from unified.functional._call import call_op
-from unified.functional.activation import (
-    gelu, leaky_relu, relu, relu_, sigmoid, silu, softplus, tanh,
-)
-from unified.functional.math import (
-    abs, add, add_, cast, clamp, clamp_, clip, clone, copy_, cos, div, div_, eq, exp, fill_, ge,
-    gt, le, log, lt, maximum, minimum, mul, mul_, ne, neg, pow, rsqrt, sign, sin, sqrt, sub, where,
-)
-from unified.functional.reduction import sum_to
+from unified.functional.activation import *  # noqa: F403
+from unified.functional.conv import *  # noqa: F403
+from unified.functional.indexing import *  # noqa: F403
+from unified.functional.linalg import *  # noqa: F403
+from unified.functional.math import *  # noqa: F403
+from unified.functional.norm import *  # noqa: F403
+from unified.functional.random import *  # noqa: F403
+from unified.functional.reduction import *  # noqa: F403
+from unified.functional.shape import *  # noqa: F403
+
+__all__ = sorted(
+    set(activation.__all__) | set(conv.__all__) | set(indexing.__all__) | set(linalg.__all__)
+    | set(math.__all__) | set(norm.__all__) | set(random.__all__) | set(reduction.__all__)
+    | set(shape.__all__)
+) + ["call_op"]

@@ -7,6 +7,8 @@ from unified.functional.math import _float
 from unified.ops import elementwise as ops
 from unified.tensor import Tensor
 
+__all__ = ["gelu", "leaky_relu", "relu", "relu_", "sigmoid", "silu", "softplus", "tanh"]
+
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0).

@@ -18,6 +18,12 @@ _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _SCALARS: dict = {}
 
+__all__ = [
+    "abs", "add", "add_", "cast", "clamp", "clamp_", "clip", "clone", "copy_", "cos", "div",
+    "div_", "eq", "exp", "fill_", "ge", "gt", "le", "log", "lt", "maximum", "minimum", "mul",
+    "mul_", "ne", "neg", "pow", "rsqrt", "sign", "sin", "sqrt", "sub", "where",
+]
+
 
 def _scalar(value, like_dtype: np.dtype) -> Tensor:
     """A 0-d constant for a Python number next to a tensor of `like_dtype` (cached, read-only)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from unified.tensor import Tensor
 
+__all__ = ["sum_to"]
+
 
 def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum `g` over the dims that broadcasting added or stretched, giving `shape`."""

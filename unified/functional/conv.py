@@ -1,0 +1,3 @@
+"""conv functions (filled in by the foundation issue)."""
+
+__all__: list[str] = []

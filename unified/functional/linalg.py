@@ -1,0 +1,3 @@
+"""linalg functions (filled in by the foundation issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""conv ops (kernels: core_cpp/kernels/conv.cpp). Filled in by the foundation issue."""

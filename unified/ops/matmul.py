@@ -1,0 +1,1 @@
+"""matmul ops (kernels: core_cpp/kernels/matmul.cpp). Filled in by the foundation issue."""

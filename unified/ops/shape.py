@@ -1,0 +1,1 @@
+"""shape ops (kernels: core_cpp/kernels/shape.cpp). Filled in by the foundation issue."""
