@@ -25,7 +25,7 @@ _F32 = np.dtype(np.float32)
 class Tensor:
     __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_version",
                  "_saved_version", "__weakref__")
-    __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
+    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ (gives a Tensor)
 
     def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
         from unified.creation import as_array
