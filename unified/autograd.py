@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from unified.errors import fmt_shape
 from unified.grad_mode import set_grad_enabled
+from unified.tensor import version_counter, wrap
 
 
 class Node:
@@ -21,13 +22,19 @@ class Node:
         self.op = op
         self.inputs = inputs
         self.attrs = attrs
-        self.next = tuple([
-            (t._grad_fn, t._out_index) if t._grad_fn is not None
-            else ((None, t) if t.requires_grad else None)
-            for t in inputs
-        ])
-        self.versions = tuple([t._version[0] for t in inputs]) if op.saves_inputs else None
-        self.saved_out = None if outputs is None else tuple([_shell(t) for t in outputs])
+        # Edges, fixed now (a later in-place op changes a tensor's _grad_fn, not this node's),
+        # flat to keep allocations down: per input, (producer node, output index), or
+        # (None, leaf tensor) for a leaf that requires grad, or (None, None).
+        edges = []
+        for t in inputs:
+            fn = t._grad_fn
+            if fn is not None:
+                edges += (fn, t._out_index)
+            else:
+                edges += (None, t if t.requires_grad else None)
+        self.next = edges
+        self.versions = [version_counter(t)[0] for t in inputs] if op.saves_inputs else None
+        self.saved_out = None if outputs is None else [_shell(t) for t in outputs]
         self.retained = None
 
     def name(self) -> str:
@@ -39,29 +46,28 @@ class Node:
 
 def _shell(t):
     """A tensor sharing t's data and version counter but not its history (no ref cycle)."""
-    from unified.tensor import wrap
 
     s = wrap(t._data)
-    s._version = t._version
-    s._saved_version = t._version[0]
+    s._vc = version_counter(t)
+    s._saved_version = s._vc[0]
     return s
 
 
 def _check_versions(node: Node) -> None:
     if node.versions is not None:
         for i, (t, v) in enumerate(zip(node.inputs, node.versions)):
-            if t._version[0] != v:
+            if t._version != v:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by an "
                     f"in-place operation: input {i} of {node.op.name} (shape {fmt_shape(t.shape)}) "
-                    f"is at version {t._version[0]}, expected {v}"
+                    f"is at version {t._version}, expected {v}"
                 )
     if node.saved_out is not None:
         for t in node.saved_out:
-            if t._version[0] != t._saved_version:
+            if t._version != t._saved_version:
                 raise RuntimeError(
                     f"the output of {node.op.name} (shape {fmt_shape(t.shape)}) was modified in "
-                    f"place after it was saved for backward (version {t._version[0]}, expected "
+                    f"place after it was saved for backward (version {t._version}, expected "
                     f"{t._saved_version})"
                 )
 
@@ -74,10 +80,9 @@ def _collect(roots: list[Node]) -> dict[Node, int]:
     while stack:
         node = stack.pop()
         deps.setdefault(node, 0)
-        for edge in node.next:
-            if edge is None or edge[0] is None:
+        for parent in node.next[::2]:
+            if parent is None:
                 continue
-            parent = edge[0]
             deps[parent] = deps.get(parent, 0) + 1
             if parent not in seen:
                 seen.add(parent)
@@ -189,10 +194,11 @@ def _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
         out = node.saved_out[0] if node.op.num_outputs == 1 else node.saved_out
     attrs = node.attrs or {}
     result = _normalize(node, node.op.grad(g, *node.inputs, out=out, **attrs))
-    for edge, gi in zip(node.next, result):
-        if edge is None or gi is None:
+    edges = node.next
+    for k, gi in enumerate(result):
+        parent, index = edges[2 * k], edges[2 * k + 1]
+        if gi is None or (parent is None and index is None):
             continue
-        parent, index = edge
         if parent is None:
             deliver_leaf(index, gi)
             continue

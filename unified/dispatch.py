@@ -16,9 +16,10 @@ from unified.autograd import Node
 from unified.errors import attach_location
 from unified.grad_mode import GRAD_ENABLED
 from unified.ops.registry import OpDef
-from unified.tensor import Tensor, wrap
+from unified.tensor import Tensor, version_counter, wrap
 
 _run = _core.run
+_run_same = _core.run_same
 _F32 = np.dtype(np.float32)
 _empty = np.empty
 _USER_ERRORS = (ValueError, TypeError, IndexError, KeyError, RuntimeError, OverflowError)
@@ -67,40 +68,61 @@ def contiguous_array(array: np.ndarray) -> np.ndarray:
 def apply(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
     """Run `op` on tensors `inputs` with attributes `attrs`; returns a Tensor (or a tuple)."""
     arrays = tuple([t._data for t in inputs])
+    if op.same_shape_fast:
+        try:
+            kid = op._kid if op._kid >= 0 else op.kernel_id()
+            out = _run_same(kid, arrays, op.parsed_attrs(attrs) if attrs else None)
+        except _USER_ERRORS as exc:
+            attach_location(exc)
+            raise
+        if out is not None:
+            return _record(op, inputs, attrs, out)
     try:
         outs = _run_kernel(op, arrays, attrs)
     except _USER_ERRORS as exc:
         attach_location(exc)
         raise
-    needs_grad = False
-    if op.grad is not None and GRAD_ENABLED.get():
-        for t in inputs:
-            if t.requires_grad:
-                needs_grad = True
-                break
     if op.num_outputs == 1:
-        out = wrap(outs[0])
+        result = _record(op, inputs, attrs, outs[0])
         if op.view is not None:
-            out._version = inputs[0]._version  # views share the version counter of their base
-        if needs_grad and outs[0].dtype == _F32:
-            out.requires_grad = True
-            out._grad_fn = Node(op, inputs, attrs, (out,) if op.saves_output else None)
-        result = out
-    else:
-        result = tuple([wrap(a) for a in outs])
-        if needs_grad:
-            node = Node(op, inputs, attrs, result if op.saves_output else None)
-            for i, t in enumerate(result):
-                if outs[i].dtype != _F32:
-                    continue
+            result._vc = version_counter(inputs[0])  # views share their base's version counter
+        return result
+    result = tuple([wrap(a) for a in outs])
+    if op.grad is not None and GRAD_ENABLED.get() and _any_requires_grad(inputs):
+        node = Node(op, inputs, attrs, result if op.saves_output else None)
+        for i, t in enumerate(result):
+            if outs[i].dtype == _F32:
                 t.requires_grad = True
                 t._grad_fn = node
                 t._out_index = i
-    observers = OBSERVERS.get()
-    if observers:
-        for callback in observers:
-            callback(op, inputs, attrs, result)
+    _notify(op, inputs, attrs, result)
     return result
+
+
+def _any_requires_grad(inputs: tuple) -> bool:
+    for t in inputs:
+        if t.requires_grad:
+            return True
+    return False
+
+
+def _record(op: OpDef, inputs: tuple, attrs: dict | None, array: np.ndarray) -> Tensor:
+    """Wrap one output array; leave an autograd node when the op needs one; tell observers."""
+    out = wrap(array)
+    if op.grad is not None and array.dtype == _F32 and GRAD_ENABLED.get():
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._grad_fn = Node(op, inputs, attrs, (out,) if op.saves_output else None)
+                break
+    if OBSERVERS.get():
+        _notify(op, inputs, attrs, out)
+    return out
+
+
+def _notify(op: OpDef, inputs: tuple, attrs: dict | None, result: Any) -> None:
+    for callback in OBSERVERS.get():
+        callback(op, inputs, attrs, result)
 
 
 def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None = None,
@@ -147,15 +169,12 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None =
     except _USER_ERRORS as exc:
         attach_location(exc)
         raise
-    target._version[0] += 1
+    version_counter(target)[0] += 1
     if needs_grad:
         node_inputs = ((old,) if reads_target else ()) + tuple(others)
         node = Node(op, node_inputs, attrs, (target,) if op.saves_output else None)
         target.requires_grad = True
         target._grad_fn = node
         target._out_index = 0
-    observers = OBSERVERS.get()
-    if observers:
-        for callback in observers:
-            callback(op, inputs, attrs, target)
+    _notify(op, inputs, attrs, target)
     return target

@@ -23,7 +23,7 @@ _F32 = np.dtype(np.float32)
 
 
 class Tensor:
-    __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_version",
+    __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_vc",
                  "_saved_version", "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ (gives a Tensor)
 
@@ -34,7 +34,7 @@ class Tensor:
         self.grad = None
         self._grad_fn = None
         self._out_index = 0
-        self._version = [0]
+        self._vc = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -61,6 +61,11 @@ class Tensor:
         return self._grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return 0 if self._vc is None else self._vc[0]
+
+    @property
     def grad_fn(self):
         return self._grad_fn
 
@@ -71,7 +76,7 @@ class Tensor:
     @data.setter
     def data(self, value: "Tensor") -> None:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value, self.dtype)
-        self._version[0] += 1
+        version_counter(self)[0] += 1
 
     def size(self, dim: int | None = None):
         return self._data.shape if dim is None else self._data.shape[dim]
@@ -111,7 +116,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         t = wrap(self._data)
-        t._version = self._version
+        t._vc = version_counter(self)
         return t
 
     def detach_(self) -> "Tensor":
@@ -375,8 +380,17 @@ def wrap(array: np.ndarray) -> Tensor:
     t.grad = None
     t._grad_fn = None
     t._out_index = 0
-    t._version = [0]
+    t._vc = None
     return t
+
+
+def version_counter(t: Tensor) -> list[int]:
+    """The in-place version counter of t's memory (a one-item list shared by views), created
+    on first use so that plain ops allocate nothing for it."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0]
+    return vc
 
 
 # Late imports: functional and ops import this module.

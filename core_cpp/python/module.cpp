@@ -139,6 +139,55 @@ void run(int kernel_id, const py::tuple& inputs, const py::tuple& outputs, py::h
   if (!status.is_ok()) raise_status(status);
 }
 
+// The eager fast path for elementwise ops whose inputs all have one shape and are float32
+// (the output then has that shape and dtype: what the op's infer rule gives in that case).
+// Returns the new output array, or None when the inputs do not qualify (the caller then takes
+// the general route through the op's infer rule).
+py::object run_same(int kernel_id, const py::tuple& inputs, py::handle attrs) {
+  const int n = static_cast<int>(inputs.size());
+  if (n < 1 || n > 3) return py::none();
+  if (kernel_id < 0 || kernel_id >= all_kernels().size())
+    throw py::value_error("_core.run_same: no kernel with id " + std::to_string(kernel_id));
+  auto& api = py::detail::npy_api::get();
+  TensorView views[3];
+  auto* first = py::detail::array_proxy(inputs[0].ptr());
+  for (int i = 0; i < n; ++i) {
+    py::handle h = inputs[i];
+    if (!api.PyArray_Check_(h.ptr())) return py::none();
+    auto* a = py::detail::array_proxy(h.ptr());
+    if (py::detail::array_descriptor_proxy(a->descr)->type_num !=
+        py::detail::npy_api::constants::NPY_FLOAT_) return py::none();
+    if (a->nd != first->nd || a->nd > kMaxDims) return py::none();
+    for (int d = 0; d < a->nd; ++d)
+      if (a->dimensions[d] != first->dimensions[d]) return py::none();
+    view_from_array(h, &views[i], "input", i, false);
+  }
+  PyObject* out = api.PyArray_NewFromDescr_(api.PyArray_Type_, api.PyArray_DescrFromType_(
+      py::detail::npy_api::constants::NPY_FLOAT_), first->nd, first->dimensions, nullptr,
+      nullptr, 0, nullptr);
+  if (!out) throw py::error_already_set();
+  py::object result = py::reinterpret_steal<py::object>(out);
+  TensorView out_view;
+  view_from_array(result, &out_view, "output", 0, true);
+  static const Attrs kNoAttrs;
+  KernelArgs args;
+  args.inputs = views;
+  args.num_inputs = n;
+  args.outputs = &out_view;
+  args.num_outputs = 1;
+  args.attrs = attrs.is_none() ? &kNoAttrs : attrs.cast<const Attrs*>();
+  KernelFn fn = all_kernels().get(kernel_id);
+  Status status;
+  if (out_view.numel() >= kReleaseGilElements) {
+    py::gil_scoped_release release;
+    status = fn(args);
+  } else {
+    status = fn(args);
+  }
+  if (!status.is_ok()) raise_status(status);
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -166,6 +215,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("run", &run, py::arg("kernel_id"), py::arg("inputs"), py::arg("outputs"),
         py::arg("attrs") = py::none(),
         "Run kernel `kernel_id` on numpy arrays; outputs are preallocated and filled.");
+  m.def("run_same", &run_same, py::arg("kernel_id"), py::arg("inputs"),
+        py::arg("attrs") = py::none(),
+        "Elementwise fast path: all inputs float32 of one shape -> new output, else None.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("build_info", [] {

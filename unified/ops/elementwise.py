@@ -19,7 +19,7 @@ def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, sa
         name=name, inputs=("a", "b"),
         infer=infer.binary_float(name) if float_only else infer.binary(name),
         kernel=name, grad=grad, traits=traits, onnx=onnx, saves_inputs=saves_inputs,
-        saves_output=saves_output,
+        saves_output=saves_output, same_shape_fast=True,
     ))
 
 
@@ -106,7 +106,7 @@ def _unary(name, grad, onnx, numeric=False, saves_output=False, saves_inputs=Tru
         name=name, inputs=("x",),
         infer=infer.unary_numeric(name) if numeric else infer.unary_float(name),
         kernel=name, grad=grad, traits=EW, onnx=onnx, saves_output=saves_output,
-        saves_inputs=saves_inputs, attrs=attrs or {},
+        saves_inputs=saves_inputs, attrs=attrs or {}, same_shape_fast=True,
     ))
 
 
@@ -128,7 +128,7 @@ def _bw(name, doc, grad=None, attrs=None):
     """A backward op: (grad, saved) -> grad of the input; saved is the forward input or output."""
     return register(OpDef(name=name, inputs=("grad", "saved"), infer=infer.backward_float(name),
                           kernel=name, grad=grad, traits=EW, attrs=attrs or {}, doc=doc,
-                          onnx_unsupported="backward ops are not exported"))
+                          onnx_unsupported="backward ops are not exported", same_shape_fast=True))
 
 
 # Backward ops linear in `grad` differentiate to themselves; the rest are not differentiable twice.

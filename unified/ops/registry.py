@@ -56,6 +56,9 @@ class OpDef:
     saves_inputs: bool = True  # grad reads input values (so in-place changes are checked)
     saves_output: bool = False  # grad reads the output value
     view: Callable[..., Any] | None = None
+    # float32 inputs of one shape always give one float32 output of that shape, so eager may
+    # take _core.run_same (no infer call, allocation in C++): the per-op overhead fast path
+    same_shape_fast: bool = False
     onnx: Any = None
     onnx_unsupported: str | None = None
     doc: str = ""
