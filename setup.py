@@ -42,6 +42,8 @@ class CMakeBuild(build_ext):
             f"-DCMAKE_PREFIX_PATH={prefix_path}",
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={out_dir}",
             "-DPYBIND11_FINDPYTHON=ON",
+            # UNIFIED_NATIVE=0 builds for a generic x86-64/ARM target instead of this machine
+            f"-DUNIFIED_NATIVE={'OFF' if os.environ.get('UNIFIED_NATIVE') == '0' else 'ON'}",
             f"-DPython_EXECUTABLE={sys.executable}",
         ]
         subprocess.run(configure, cwd=build_dir, check=True)

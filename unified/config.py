@@ -2,6 +2,7 @@
 
 UNIFIED_NUM_THREADS  kernel threads at import (default: all cores; see unified.set_num_threads)
 UNIFIED_CHECK        1 = run extra consistency checks (graph checks after each pass, later issues)
+UNIFIED_NATIVE       0 = build without -march=native (read by setup.py at build time only)
 """
 
 import os
