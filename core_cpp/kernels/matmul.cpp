@@ -73,8 +73,6 @@ void product_row_major_out(const MatrixRef& a, const MatrixRef& b, const MatrixR
     product<ColMatrix, ColMatrix>(a, la, b, lb, c, accumulate);
 }
 
-}  // namespace
-
 // One thread's product (Eigen runs single-threaded: gemm_f32 splits the work itself).
 void gemm_serial(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate) {
   std::vector<float> a_copy, b_copy;
@@ -120,7 +118,7 @@ void gemm_f32(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool a
   const bool split_rows = c.rows >= c.cols;
   const int64_t n = split_rows ? c.rows : c.cols;
   const int64_t block = std::max<int64_t>(16, (n / threads + 15) / 16 * 16);
-  parallel_for((n + block - 1) / block, 0, [&](int64_t begin, int64_t end) {
+  parallel_for((n + block - 1) / block, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t lo = i * block, hi = std::min(n, lo + block);
       if (split_rows)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "reduce_loop.h"
@@ -55,7 +56,8 @@ struct SumR {
     for (; i + 8 <= n; i += 8)
       for (int k = 0; k < 8; ++k) part[k] += static_cast<Acc>(x[i + k]);
     for (; i < n; ++i) part[i % 8] += static_cast<Acc>(x[i]);
-    acc += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    acc += ((part[0] + part[1]) + (part[2] + part[3])) +
+           ((part[4] + part[5]) + (part[6] + part[7]));
   }
 };
 
@@ -73,7 +75,8 @@ constexpr T worst() {
   return kMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
 }
 
-// max / min values.
+// max / min values. Contiguous float runs keep 8 branch-free partial extrema and a NaN flag,
+// so the loop vectorizes.
 template <class T, bool kMax>
 struct ExtremumR : StepRows<ExtremumR<T, kMax>, T, T> {
   using Acc = T;
@@ -82,6 +85,28 @@ struct ExtremumR : StepRows<ExtremumR<T, kMax>, T, T> {
   void step(Acc& a, T v, int64_t) const { if (better<T, kMax>(v, a)) a = v; }
   void combine(Acc& a, const Acc& b) const { step(a, b, 0); }
   Out finish(const Acc& a, int64_t) const { return a; }
+  void row(Acc& acc, const T* x, int64_t n, int64_t s, int64_t r0) const {
+    if (!std::is_same<T, float>::value || s != 1 || n < 16) {
+      StepRows<ExtremumR<T, kMax>, T, T>::row(acc, x, n, s, r0);
+      return;
+    }
+    T part[8];
+    int nan[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int k = 0; k < 8; ++k) part[k] = x[k];
+    int64_t i = 8;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) {
+        T v = x[i + k];
+        nan[k] |= v != v;
+        part[k] = (kMax ? v > part[k] : v < part[k]) ? v : part[k];
+      }
+    }
+    for (int k = 0; k < 8; ++k) {
+      step(acc, part[k], 0);
+      if (nan[k]) step(acc, std::numeric_limits<T>::quiet_NaN(), 0);
+    }
+    for (; i < n; ++i) step(acc, x[i], 0);
+  }
 };
 
 // argmax / argmin: the first index of the extremum in row-major order over the reduced dims.

@@ -163,43 +163,67 @@ void reduce_rows(const ReducePlan& p, const T* x, const Red& red, Store store) {
 
 constexpr int64_t kColumnBlock = 256;
 
-// Column schedule: a block of up to kColumnBlock outputs along the innermost kept dim reads
-// each reduced position's neighbouring elements together.
+// One block of the column schedule: outputs j0 .. j0 + n - 1 along the innermost kept dim of
+// kept row `outer`, with that row's input and output offsets.
+struct ColumnBlock {
+  int64_t outer, j0, n, in_off, out_off;
+};
+
+inline ColumnBlock column_block(const ReducePlan& p, int64_t item, int64_t blocks) {
+  ColumnBlock b;
+  b.outer = item / blocks;
+  b.j0 = (item % blocks) * kColumnBlock;
+  b.n = std::min(kColumnBlock, p.kshape[p.nk - 1] - b.j0);
+  kept_offsets(p, p.nk - 1, b.outer, &b.in_off, &b.out_off);
+  return b;
+}
+
+// Each reduced position in [r_begin, r_end) feeds the block's neighbouring elements together.
+template <class T, class Red>
+void accumulate_columns(const ReducePlan& p, const T* x, const Red& red, const ColumnBlock& b,
+                        int64_t r_begin, int64_t r_end, typename Red::Acc* acc) {
+  const int64_t ks = p.kin[p.nk - 1], n = b.n;
+  const T* base = x + b.in_off + b.j0 * ks;
+  for_each_reduced_row(p, r_begin, r_end, [&](int64_t off, int64_t r0, int64_t rn, int64_t rs) {
+    for (int64_t r = 0; r < rn; ++r) {
+      const T* line = base + off + r * rs;
+      if (ks == 1) {
+        for (int64_t j = 0; j < n; ++j) red.step(acc[j], line[j], r0 + r);
+      } else {
+        for (int64_t j = 0; j < n; ++j) red.step(acc[j], line[j * ks], r0 + r);
+      }
+    }
+  });
+}
+
+template <class Red, class Store>
+void store_columns(const ReducePlan& p, const Red& red, const ColumnBlock& b,
+                   const typename Red::Acc* acc, Store& store) {
+  const int64_t K = p.kshape[p.nk - 1], ko = p.kout[p.nk - 1];
+  for (int64_t j = 0; j < b.n; ++j) {
+    const int64_t i = b.outer * K + b.j0 + j;
+    store(i, b.out_off + (b.j0 + j) * ko, red.finish(acc[j], i));
+  }
+}
+
+// Column schedule, for reductions over dims slower than the innermost kept dim: tasks are
+// (block, piece of the reduction); pieces are combined in order afterwards.
 template <class T, class Red, class Store>
 void reduce_columns(const ReducePlan& p, const T* x, const Red& red, Store store) {
   using Acc = typename Red::Acc;
-  const int64_t K = p.kshape[p.nk - 1], ks = p.kin[p.nk - 1], ko = p.kout[p.nk - 1];
+  const int64_t K = p.kshape[p.nk - 1];
   const int64_t blocks = (K + kColumnBlock - 1) / kColumnBlock;
   const int64_t items = (p.M / K) * blocks;
   const int64_t splits = reduction_splits(items, p.R * std::min(K, kColumnBlock), p.R);
   std::unique_ptr<Acc[]> part(new Acc[splits > 1 ? items * splits * kColumnBlock : 0]);
-
   auto run_task = [&](int64_t task) {
-    const int64_t item = task / splits, split = task % splits;
-    const int64_t outer = item / blocks, j0 = (item % blocks) * kColumnBlock;
-    const int64_t n = std::min(kColumnBlock, K - j0);
-    int64_t in_off, out_off;
-    kept_offsets(p, p.nk - 1, outer, &in_off, &out_off);
-    const T* base = x + in_off + j0 * ks;
-    Acc acc[kColumnBlock];
-    for (int64_t j = 0; j < n; ++j) acc[j] = red.init(outer * K + j0 + j);
-    for_each_reduced_row(p, p.R * split / splits, p.R * (split + 1) / splits,
-                         [&](int64_t off, int64_t r0, int64_t rn, int64_t rs) {
-      for (int64_t r = 0; r < rn; ++r) {
-        const T* line = base + off + r * rs;
-        if (ks == 1) {
-          for (int64_t j = 0; j < n; ++j) red.step(acc[j], line[j], r0 + r);
-        } else {
-          for (int64_t j = 0; j < n; ++j) red.step(acc[j], line[j * ks], r0 + r);
-        }
-      }
-    });
-    if (splits > 1) {
-      std::copy(acc, acc + n, part.get() + task * kColumnBlock);
-      return;
-    }
-    for (int64_t j = 0; j < n; ++j)
-      store(outer * K + j0 + j, out_off + (j0 + j) * ko, red.finish(acc[j], outer * K + j0 + j));
+    const int64_t split = task % splits;
+    const ColumnBlock b = column_block(p, task / splits, blocks);
+    Acc local[kColumnBlock];
+    Acc* acc = splits > 1 ? part.get() + task * kColumnBlock : local;
+    for (int64_t j = 0; j < b.n; ++j) acc[j] = red.init(b.outer * K + b.j0 + j);
+    accumulate_columns(p, x, red, b, p.R * split / splits, p.R * (split + 1) / splits, acc);
+    if (splits == 1) store_columns(p, red, b, acc, store);
   };
   const int64_t work = std::max<int64_t>(1, p.R / splits * std::min(K, kColumnBlock));
   parallel_for(items * splits, std::max<int64_t>(1, kGrainElements / work),
@@ -208,14 +232,11 @@ void reduce_columns(const ReducePlan& p, const T* x, const Red& red, Store store
                });
   if (splits == 1) return;
   for (int64_t item = 0; item < items; ++item) {
-    const int64_t outer = item / blocks, j0 = (item % blocks) * kColumnBlock;
-    int64_t in_off, out_off;
-    kept_offsets(p, p.nk - 1, outer, &in_off, &out_off);
-    for (int64_t j = 0; j < std::min(kColumnBlock, K - j0); ++j) {
-      Acc acc = part[(item * splits) * kColumnBlock + j];
-      for (int64_t s = 1; s < splits; ++s) red.combine(acc, part[(item * splits + s) * kColumnBlock + j]);
-      store(outer * K + j0 + j, out_off + (j0 + j) * ko, red.finish(acc, outer * K + j0 + j));
-    }
+    const ColumnBlock b = column_block(p, item, blocks);
+    Acc* first = part.get() + item * splits * kColumnBlock;
+    for (int64_t s = 1; s < splits; ++s)
+      for (int64_t j = 0; j < b.n; ++j) red.combine(first[j], first[s * kColumnBlock + j]);
+    store_columns(p, red, b, first, store);
   }
 }
 

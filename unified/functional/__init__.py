@@ -4,7 +4,7 @@ through the dispatcher (unified/dispatch.py); one module per op family, each lis
 public names in __all__."""
 
 from unified.functional import activation, conv, indexing, linalg, math, norm, random, reduction
-from unified.functional import shape
+from unified.functional import selection, shape
 from unified.functional._call import call_op
 from unified.functional.activation import *  # noqa: F403
 from unified.functional.conv import *  # noqa: F403
@@ -14,10 +14,11 @@ from unified.functional.math import *  # noqa: F403
 from unified.functional.norm import *  # noqa: F403
 from unified.functional.random import *  # noqa: F403
 from unified.functional.reduction import *  # noqa: F403
+from unified.functional.selection import *  # noqa: F403
 from unified.functional.shape import *  # noqa: F403
 
 __all__ = sorted(
     set(activation.__all__) | set(conv.__all__) | set(indexing.__all__) | set(linalg.__all__)
     | set(math.__all__) | set(norm.__all__) | set(random.__all__) | set(reduction.__all__)
-    | set(shape.__all__)
+    | set(selection.__all__) | set(shape.__all__)
 ) + ["call_op"]

@@ -90,12 +90,14 @@ class OpDef:
 
 
 class _Functional:
-    """`F` for gradient rules: unified.functional, imported on first use (it imports the ops)."""
+    """`F` for gradient rules: unified.functional (and the creation functions, e.g. zeros_like),
+    imported on first use (they import the ops)."""
 
     def __getattr__(self, name: str) -> Any:
+        import unified.creation as creation
         import unified.functional as functional
 
-        value = getattr(functional, name)
+        value = getattr(functional, name, None) or getattr(creation, name)
         setattr(self, name, value)  # later lookups are plain attribute reads
         return value
 

@@ -156,7 +156,7 @@ def slice_key(starts, stops, steps, squeeze) -> tuple:
 
 
 def _slice_view(a, starts, stops, steps, squeeze):
-    return a[slice_key(starts, stops, steps, squeeze)]
+    return a[slice_key(starts, stops, steps, squeeze) + (Ellipsis,)]  # `...`: 0-d stays an array
 
 
 def _slice_grad(g, x, out, starts, stops, steps, squeeze):
