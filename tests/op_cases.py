@@ -42,14 +42,14 @@ class Arg:
         elif self.kind == "distinct":
             a = (rng.permutation(n).reshape(self.shape) - n / 2) * 0.37
         elif self.kind == "int":
-            return rng.integers(0, self.high, self.shape).astype(self.dtype)
+            return np.array(rng.integers(0, self.high, self.shape), dtype=self.dtype)
         elif self.kind == "bool":
-            return rng.random(self.shape) < 0.5
+            return np.array(rng.random(self.shape) < 0.5)
         elif self.kind == "uint8":
-            return rng.integers(0, 256, self.shape).astype(np.uint8)
+            return np.array(rng.integers(0, 256, self.shape), dtype=np.uint8)
         else:
             raise ValueError(f"unknown Arg kind {self.kind}")
-        return a.astype(self.dtype)
+        return np.array(a, dtype=self.dtype)  # a 0-d array (not a NumPy scalar) for shape ()
 
     @property
     def is_float(self) -> bool:

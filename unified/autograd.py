@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from unified.errors import fmt_shape
-from unified.grad_mode import set_grad_enabled
+from unified.grad_mode import is_grad_enabled, set_grad_enabled
 from unified.tensor import version_counter, wrap
 
 
@@ -51,6 +51,17 @@ def _shell(t):
     s._vc = version_counter(t)
     s._saved_version = s._vc[0]
     return s
+
+
+def _with_history(shell, node: Node, index: int):
+    """A saved output re-linked to the node that made it (built only during a create_graph
+    backward, so forward graphs hold no node -> output -> node cycle)."""
+    t = wrap(shell._data)
+    t._vc = shell._vc
+    t.requires_grad = True
+    t._grad_fn = node
+    t._out_index = index
+    return t
 
 
 def _check_versions(node: Node) -> None:
@@ -191,7 +202,10 @@ def _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
     g = grads_out[0] if node.op.num_outputs == 1 else tuple(grads_out)
     out = None
     if node.saved_out is not None:
-        out = node.saved_out[0] if node.op.num_outputs == 1 else node.saved_out
+        saved = node.saved_out
+        if is_grad_enabled():  # create_graph: the output must carry its history for grad-of-grad
+            saved = [_with_history(s, node, i) for i, s in enumerate(saved)]
+        out = saved[0] if node.op.num_outputs == 1 else tuple(saved)
     attrs = node.attrs or {}
     result = _normalize(node, node.op.grad(g, *node.inputs, out=out, **attrs))
     edges = node.next

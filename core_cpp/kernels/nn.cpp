@@ -138,8 +138,8 @@ Status softmax_forward(const KernelArgs& args, const char* name) {
     double sum = 0.0;
     if (kLog) {
       for (int64_t i = 0; i < n; ++i) sum += std::exp(xp[i * sx] - m);
-      const float lse = m + static_cast<float>(std::log(sum));
-      for (int64_t i = 0; i < n; ++i) yp[i * sy] = xp[i * sx] - lse;
+      const float log_sum = static_cast<float>(std::log(sum));
+      for (int64_t i = 0; i < n; ++i) yp[i * sy] = (xp[i * sx] - m) - log_sum;
     } else {
       for (int64_t i = 0; i < n; ++i) {
         const float e = std::exp(xp[i * sx] - m);
@@ -321,7 +321,8 @@ Status one_hot(const KernelArgs& args) {
   const TensorView &x = args.in(0), &out = args.out(0);
   const int64_t classes = args.attrs->get_int("num_classes", -1);
   UNIFIED_RETURN_IF_ERROR(check_dtype(out, DType::kInt64, "one_hot", "output"));
-  bool fits = out.ndim == x.ndim + 1 && (out.numel() == 0 || out.is_contiguous()) && out.shape[x.ndim] == classes;
+  const bool dense = out.numel() == 0 || out.is_contiguous();
+  bool fits = dense && out.ndim == x.ndim + 1 && out.shape[x.ndim] == classes;
   for (int d = 0; fits && d < x.ndim; ++d) fits = out.shape[d] == x.shape[d];
   if (!fits || classes < 0)
     return make_status(StatusCode::kInvalidArgument, "one_hot: output ", out.shape_str(),

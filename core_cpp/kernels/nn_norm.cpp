@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "unified/registry.h"
@@ -28,10 +29,25 @@ Status check_contiguous_floats(const KernelArgs& args, const char* name, int num
   return Status::ok();
 }
 
-Status check_numel(const char* name, const TensorView& v, int64_t expected, const char* role) {
-  if (v.numel() != expected)
-    return make_status(StatusCode::kInvalidArgument, name, ": ", role, " has shape ",
-                       v.shape_str(), " (", v.numel(), " elements), expected ", expected);
+// Every operand's element count against the expected one (inputs, then outputs).
+Status check_sizes(const KernelArgs& args, const char* name, std::initializer_list<int64_t> inputs,
+                   std::initializer_list<int64_t> outputs) {
+  int i = 0;
+  for (int64_t expected : inputs) {
+    const TensorView& v = args.in(i);
+    if (v.numel() != expected)
+      return make_status(StatusCode::kInvalidArgument, name, ": input ", i, " has shape ",
+                         v.shape_str(), ", expected ", expected, " elements");
+    ++i;
+  }
+  i = 0;
+  for (int64_t expected : outputs) {
+    const TensorView& v = args.out(i);
+    if (v.numel() != expected)
+      return make_status(StatusCode::kInvalidArgument, name, ": output ", i, " has shape ",
+                         v.shape_str(), ", expected ", expected, " elements");
+    ++i;
+  }
   return Status::ok();
 }
 
@@ -60,9 +76,8 @@ Status batch_norm(const KernelArgs& args) {
   const TensorView& x = args.in(0);
   ChannelLayout L;
   UNIFIED_RETURN_IF_ERROR(channel_layout("batch_norm", x, &L));
-  for (int i = 1; i < 5; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm", args.in(i), L.c, "a channel vector"));
-  UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm", args.out(0), x.numel(), "output"));
-  for (int i = 1; i < 3; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm", args.out(i), L.c, "a statistics output"));
+  const int64_t c = L.c, numel = x.numel();
+  UNIFIED_RETURN_IF_ERROR(check_sizes(args, "batch_norm", {numel, c, c, c, c}, {numel, c, c}));
   const bool training = args.attrs->get_int("training", 0) != 0;
   const double eps = args.attrs->get_float("eps", 1e-5);
   const int64_t count = L.n * L.s;
@@ -112,10 +127,9 @@ Status batch_norm_backward(const KernelArgs& args) {
   const TensorView &g = args.in(0), &x = args.in(1);
   ChannelLayout L;
   UNIFIED_RETURN_IF_ERROR(channel_layout("batch_norm_backward", x, &L));
-  UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm_backward", g, x.numel(), "grad"));
-  UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm_backward", args.out(0), x.numel(), "grad_input"));
-  for (int i = 2; i < 5; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm_backward", args.in(i), L.c, "a channel vector"));
-  for (int i = 1; i < 3; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("batch_norm_backward", args.out(i), L.c, "a channel grad"));
+  const int64_t c = L.c, numel = x.numel();
+  UNIFIED_RETURN_IF_ERROR(
+      check_sizes(args, "batch_norm_backward", {numel, numel, c, c, c}, {numel, c, c}));
   const bool training = args.attrs->get_int("training", 0) != 0;
   const double eps = args.attrs->get_float("eps", 1e-5);
   const int64_t count = L.n * L.s;
@@ -144,7 +158,8 @@ Status batch_norm_backward(const KernelArgs& args) {
       for (int64_t n = 0; n < L.n; ++n) {
         const int64_t base = (n * L.c + c) * L.s;
         for (int64_t s = 0; s < L.s; ++s)
-          gx[base + s] = static_cast<float>(k * (gp[base + s] - mean_g - (xp[base + s] - mean) * proj));
+          gx[base + s] =
+              static_cast<float>(k * (gp[base + s] - mean_g - (xp[base + s] - mean) * proj));
       }
     }
   });
@@ -177,9 +192,8 @@ Status layer_norm(const KernelArgs& args) {
   const TensorView& x = args.in(0);
   int64_t rows = 0, m = 0;
   UNIFIED_RETURN_IF_ERROR(row_layout(args, "layer_norm", x, &rows, &m));
-  for (int i = 1; i < 3; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm", args.in(i), m, "weight/bias"));
-  UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm", args.out(0), x.numel(), "output"));
-  for (int i = 1; i < 3; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm", args.out(i), rows, "a statistics output"));
+  UNIFIED_RETURN_IF_ERROR(
+      check_sizes(args, "layer_norm", {x.numel(), m, m}, {x.numel(), rows, rows}));
   const double eps = args.attrs->get_float("eps", 1e-5);
   const float *xp = x.ptr<float>(), *w = args.in(1).ptr<float>(), *b = args.in(2).ptr<float>();
   float* yp = args.out(0).ptr<float>();
@@ -208,14 +222,13 @@ Status layer_norm_backward(const KernelArgs& args) {
   const TensorView &g = args.in(0), &x = args.in(1);
   int64_t rows = 0, m = 0;
   UNIFIED_RETURN_IF_ERROR(row_layout(args, "layer_norm_backward", x, &rows, &m));
-  UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm_backward", g, x.numel(), "grad"));
-  UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm_backward", args.in(2), m, "weight"));
-  for (int i = 3; i < 5; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm_backward", args.in(i), rows, "a statistics input"));
-  UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm_backward", args.out(0), x.numel(), "grad_input"));
-  for (int i = 1; i < 3; ++i) UNIFIED_RETURN_IF_ERROR(check_numel("layer_norm_backward", args.out(i), m, "grad_weight/grad_bias"));
+  const int64_t numel = x.numel();
+  UNIFIED_RETURN_IF_ERROR(check_sizes(args, "layer_norm_backward", {numel, numel, m, rows, rows},
+                                      {numel, m, m}));
   const float *gp = g.ptr<float>(), *xp = x.ptr<float>(), *w = args.in(2).ptr<float>();
   const float *mean = args.in(3).ptr<float>(), *rstd = args.in(4).ptr<float>();
-  float *gx = args.out(0).ptr<float>(), *gw = args.out(1).ptr<float>(), *gb = args.out(2).ptr<float>();
+  float* gx = args.out(0).ptr<float>();
+  float *gw = args.out(1).ptr<float>(), *gb = args.out(2).ptr<float>();
   // gx = rstd * (w g - mean(w g) - xhat * mean(w g xhat)), row by row
   parallel_for(rows, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(m, 1)),
                [&](int64_t r0, int64_t r1) {

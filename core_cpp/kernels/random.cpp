@@ -141,9 +141,11 @@ void randint_fill(const TensorView& out, RandomKey key, int64_t low, uint64_t sp
   T* po = out.ptr<T>();
   auto block = [&](const uint32_t* w, int64_t* v) {
     for (int k = 0; k < 2; ++k) {
-      const uint64_t bits = static_cast<uint64_t>(w[2 * k]) | (static_cast<uint64_t>(w[2 * k + 1]) << 32);
+      const uint64_t bits = static_cast<uint64_t>(w[2 * k]) |
+                            (static_cast<uint64_t>(w[2 * k + 1]) << 32);
       // low + floor(bits * span / 2^64): unbiased up to span / 2^64
-      const uint64_t scaled = static_cast<uint64_t>((static_cast<unsigned __int128>(bits) * span) >> 64);
+      const unsigned __int128 product = static_cast<unsigned __int128>(bits) * span;
+      const uint64_t scaled = static_cast<uint64_t>(product >> 64);
       v[k] = low + static_cast<int64_t>(scaled);
     }
   };

@@ -160,7 +160,8 @@ def bernoulli(input: Tensor, p: float | None = None, *,
     """
     probs = _probabilities(input if p is None else p)
     shape = tuple(input.shape)
-    return apply(ops.bernoulli, (probs,), {"size": shape, **resolve(generator).draw(math.prod(shape))})
+    state = resolve(generator).draw(math.prod(shape))
+    return apply(ops.bernoulli, (probs,), {"size": shape, **state})
 
 
 def _fill(op, tensor: Tensor, inputs: tuple, attrs: dict, generator) -> Tensor:

@@ -23,36 +23,42 @@ def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, sa
     ))
 
 
-def _max_grad(g, a, b, out):
-    ta = F.add(F.cast(F.gt(a, b), np.float32), F.mul(F.cast(F.eq(a, b), np.float32), 0.5))
-    return F.sum_to(F.mul(g, ta), a.shape), F.sum_to(F.mul(g, F.sub(1.0, ta)), b.shape)
+def _pair(a, b, grad_a, grad_b):
+    """Gradients of a broadcasting binary op, computed only for inputs that require grad
+    (grad_a/grad_b are thunks), each summed back to its input's shape."""
+    return (F.sum_to(grad_a(), a.shape) if a.requires_grad else None,
+            F.sum_to(grad_b(), b.shape) if b.requires_grad else None)
 
 
-def _min_grad(g, a, b, out):
-    ta = F.add(F.cast(F.lt(a, b), np.float32), F.mul(F.cast(F.eq(a, b), np.float32), 0.5))
-    return F.sum_to(F.mul(g, ta), a.shape), F.sum_to(F.mul(g, F.sub(1.0, ta)), b.shape)
+def _extremum_grad(pick):
+    def grad(g, a, b, out):
+        # the chosen side gets g; ties split it evenly (as PyTorch does)
+        share = F.add(F.cast(pick(a, b), np.float32), F.mul(F.cast(F.eq(a, b), np.float32), 0.5))
+        return _pair(a, b, lambda: F.mul(g, share), lambda: F.mul(g, F.sub(1.0, share)))
+
+    return grad
 
 
 def _pow_grad(g, a, b, out):
-    ga = F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0))))
-    positive = F.gt(a, 0.0)
-    log_a = F.log(F.where(positive, a, 1.0))
-    gb = F.mul(g, F.mul(out, log_a))
-    return F.sum_to(ga, a.shape), F.sum_to(gb, b.shape)
+    def grad_b():
+        log_a = F.log(F.where(F.gt(a, 0.0), a, 1.0))  # d/db a^b = a^b log a, 0 where a <= 0
+        return F.mul(g, F.mul(out, log_a))
+
+    return _pair(a, b, lambda: F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0)))), grad_b)
 
 
-add = _binary("add", lambda g, a, b, out: (F.sum_to(g, a.shape), F.sum_to(g, b.shape)),
+add = _binary("add", lambda g, a, b, out: _pair(a, b, lambda: g, lambda: g),
               "Add", EWC, saves_inputs=False)
-sub = _binary("sub", lambda g, a, b, out: (F.sum_to(g, a.shape), F.sum_to(F.neg(g), b.shape)),
+sub = _binary("sub", lambda g, a, b, out: _pair(a, b, lambda: g, lambda: F.neg(g)),
               "Sub", saves_inputs=False)
-mul = _binary("mul", lambda g, a, b, out: (F.sum_to(F.mul(g, b), a.shape),
-                                           F.sum_to(F.mul(g, a), b.shape)), "Mul", EWC)
-div = _binary("div", lambda g, a, b, out: (F.sum_to(F.div(g, b), a.shape),
-                                           F.sum_to(F.neg(F.mul(F.div(g, b), out)), b.shape)),
+mul = _binary("mul", lambda g, a, b, out: _pair(a, b, lambda: F.mul(g, b), lambda: F.mul(g, a)),
+              "Mul", EWC)
+div = _binary("div", lambda g, a, b, out: _pair(a, b, lambda: F.div(g, b),
+                                                lambda: F.neg(F.mul(F.div(g, b), out))),
               "Div", float_only=True, saves_output=True)
 pow = _binary("pow", _pow_grad, "Pow", float_only=True, saves_output=True)
-maximum = _binary("maximum", _max_grad, "Max", EWC)
-minimum = _binary("minimum", _min_grad, "Min", EWC)
+maximum = _binary("maximum", _extremum_grad(lambda a, b: F.gt(a, b)), "Max", EWC)
+minimum = _binary("minimum", _extremum_grad(lambda a, b: F.lt(a, b)), "Min", EWC)
 
 
 def _compare(name, onnx):
@@ -78,8 +84,7 @@ def _where_infer(cond, a, b):
 
 def _where_grad(g, cond, a, b, out):
     zero = F.zeros_like(g)
-    return (None, F.sum_to(F.where(cond, g, zero), a.shape),
-            F.sum_to(F.where(cond, zero, g), b.shape))
+    return (None,) + _pair(a, b, lambda: F.where(cond, g, zero), lambda: F.where(cond, zero, g))
 
 
 where = register(OpDef(name="where", inputs=("condition", "a", "b"), infer=_where_infer,
