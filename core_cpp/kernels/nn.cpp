@@ -1,7 +1,7 @@
-// nn kernels: softmax and log_softmax over any dim (and their backward ops), topk (and its
-// backward scatter), one_hot. Inputs may be strided views: each kernel walks "lines" along the
-// op's dim with every operand's own strides, lines split across threads. Normalization kernels
-// (batch_norm, layer_norm) are in nn_norm.cpp; the op definitions in unified/ops/nn.py.
+// nn kernels: topk (and its backward scatter), one_hot, and register_nn_kernels for the whole
+// family. Inputs may be strided views: topk walks "lines" along its dim with every operand's
+// own strides (nn_lines.h). softmax is in nn_softmax.cpp, batch_norm/layer_norm in nn_norm.cpp;
+// the op definitions in unified/ops/nn.py.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -12,180 +12,16 @@
 
 #include "unified/registry.h"
 #include "unified/strided_loop.h"
+#include "nn_lines.h"
 
 namespace unified {
 
-void register_nn_norm_kernels(KernelRegistry& reg);  // nn_norm.cpp
+void register_nn_norm_kernels(KernelRegistry& reg);     // nn_norm.cpp
+void register_nn_softmax_kernels(KernelRegistry& reg);  // nn_softmax.cpp
 
 namespace {
 
-// ---- lines along one dim ------------------------------------------------------------------
-
-// The lines of N operands along `axis`. Every operand has operand 0's shape except along the
-// axis (topk: input n, outputs k); lines are numbered row-major over the other dims.
-template <int N>
-struct Lines {
-  int ndim = 0;
-  int64_t shape[kMaxDims];
-  int64_t strides[N][kMaxDims];
-  int64_t axis_stride[N];
-  int64_t count = 1;
-};
-
-template <int N>
-Lines<N> make_lines(const std::array<const TensorView*, N>& views, int axis) {
-  Lines<N> lines;
-  const TensorView& ref = *views[0];
-  for (int k = 0; k < N; ++k) lines.axis_stride[k] = views[k]->ndim ? views[k]->strides[axis] : 0;
-  for (int d = 0; d < ref.ndim; ++d) {
-    if (d == axis) continue;
-    lines.count *= ref.shape[d];
-    if (ref.shape[d] == 1) continue;
-    lines.shape[lines.ndim] = ref.shape[d];
-    for (int k = 0; k < N; ++k) lines.strides[k][lines.ndim] = views[k]->strides[d];
-    ++lines.ndim;
-  }
-  return lines;
-}
-
-template <int N>
-void line_offsets(const Lines<N>& lines, int64_t line, int64_t* offsets) {
-  for (int k = 0; k < N; ++k) offsets[k] = 0;
-  for (int d = lines.ndim - 1; d >= 0; --d) {
-    const int64_t i = line % lines.shape[d];
-    line /= lines.shape[d];
-    for (int k = 0; k < N; ++k) offsets[k] += i * lines.strides[k][d];
-  }
-}
-
-// Calls fn(offsets) for every line; `line_len` sizes the per-thread grain.
-template <int N, class Fn>
-void for_each_line(const Lines<N>& lines, int64_t line_len, Fn fn) {
-  const int64_t grain = std::max<int64_t>(1, kGrainElements / std::max<int64_t>(line_len, 1));
-  parallel_for(lines.count, grain, [&](int64_t begin, int64_t end) {
-    int64_t offsets[N];
-    for (int64_t line = begin; line < end; ++line) {
-      line_offsets(lines, line, offsets);
-      fn(offsets);
-    }
-  });
-}
-
-int64_t axis_len(const TensorView& v, int axis) { return v.ndim ? v.shape[axis] : 1; }
-
-// The first bad value found by any thread (kernels report it after the parallel loop).
-struct FirstError {
-  std::atomic<bool> set{false};
-  int64_t position = 0;
-  int64_t value = 0;
-  void record(int64_t pos, int64_t val) {
-    bool expected = false;
-    if (set.compare_exchange_strong(expected, true)) {
-      position = pos;
-      value = val;
-    }
-  }
-};
-
-Status read_axis(const KernelArgs& args, const char* name, const TensorView& v, int* axis) {
-  const int64_t dim = args.attrs->get_int("dim", -1);
-  const int64_t rank = std::max<int64_t>(v.ndim, 1);
-  if (dim < -rank || dim >= rank)
-    return make_status(StatusCode::kIndexError, name, ": dim ", dim, " is out of range for shape ",
-                       v.shape_str());
-  *axis = static_cast<int>(dim < 0 ? dim + rank : dim);
-  return Status::ok();
-}
-
-Status same_shape(const char* name, const TensorView& a, const TensorView& b, const char* what) {
-  bool same = a.ndim == b.ndim;
-  for (int d = 0; same && d < a.ndim; ++d) same = a.shape[d] == b.shape[d];
-  if (!same)
-    return make_status(StatusCode::kInvalidArgument, name, ": ", what, " has shape ", b.shape_str(),
-                       ", expected ", a.shape_str());
-  return Status::ok();
-}
-
-Status check_floats(const KernelArgs& args, const char* name, int num_inputs) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, num_inputs, 1));
-  for (int i = 0; i < num_inputs; ++i) {
-    UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(i), DType::kFloat32, name, "input"));
-    UNIFIED_RETURN_IF_ERROR(same_shape(name, args.out(0), args.in(i), "input"));
-  }
-  return check_dtype(args.out(0), DType::kFloat32, name, "output");
-}
-
-// ---- softmax and log_softmax ----------------------------------------------------------------
-
-// Numerically stable: subtract the line's max (NaN propagates) and sum exp in double.
-template <bool kLog>
-Status softmax_forward(const KernelArgs& args, const char* name) {
-  UNIFIED_RETURN_IF_ERROR(check_floats(args, name, 1));
-  const TensorView &x = args.in(0), &y = args.out(0);
-  int axis = 0;
-  UNIFIED_RETURN_IF_ERROR(read_axis(args, name, x, &axis));
-  const auto lines = make_lines<2>({&y, &x}, axis);
-  const int64_t n = axis_len(x, axis), sy = lines.axis_stride[0], sx = lines.axis_stride[1];
-  for_each_line(lines, n, [&](const int64_t* off) {
-    float* yp = y.ptr<float>() + off[0];
-    const float* xp = x.ptr<float>() + off[1];
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = xp[i * sx];
-      if (v > m || v != v) m = v;
-      if (m != m) break;
-    }
-    double sum = 0.0;
-    if (kLog) {
-      for (int64_t i = 0; i < n; ++i) sum += std::exp(xp[i * sx] - m);
-      const float log_sum = static_cast<float>(std::log(sum));
-      for (int64_t i = 0; i < n; ++i) yp[i * sy] = (xp[i * sx] - m) - log_sum;
-    } else {
-      for (int64_t i = 0; i < n; ++i) {
-        const float e = std::exp(xp[i * sx] - m);
-        yp[i * sy] = e;
-        sum += e;
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t i = 0; i < n; ++i) yp[i * sy] *= inv;
-    }
-  });
-  return Status::ok();
-}
-
-// Inputs (grad, y) with y the forward output: softmax gives y * (g - sum(g * y)), log_softmax
-// gives g - exp(y) * sum(g).
-template <bool kLog>
-Status softmax_backward_impl(const KernelArgs& args, const char* name) {
-  UNIFIED_RETURN_IF_ERROR(check_floats(args, name, 2));
-  const TensorView &gx = args.out(0), &g = args.in(0), &y = args.in(1);
-  int axis = 0;
-  UNIFIED_RETURN_IF_ERROR(read_axis(args, name, g, &axis));
-  const auto lines = make_lines<3>({&gx, &g, &y}, axis);
-  const int64_t n = axis_len(g, axis);
-  const int64_t so = lines.axis_stride[0], sg = lines.axis_stride[1], sy = lines.axis_stride[2];
-  for_each_line(lines, n, [&](const int64_t* off) {
-    float* op = gx.ptr<float>() + off[0];
-    const float* gp = g.ptr<float>() + off[1];
-    const float* yp = y.ptr<float>() + off[2];
-    double acc = 0.0;
-    for (int64_t i = 0; i < n; ++i) acc += kLog ? gp[i * sg] : gp[i * sg] * yp[i * sy];
-    const float s = static_cast<float>(acc);
-    for (int64_t i = 0; i < n; ++i) {
-      op[i * so] = kLog ? gp[i * sg] - std::exp(yp[i * sy]) * s : yp[i * sy] * (gp[i * sg] - s);
-    }
-  });
-  return Status::ok();
-}
-
-Status softmax(const KernelArgs& a) { return softmax_forward<false>(a, "softmax"); }
-Status log_softmax(const KernelArgs& a) { return softmax_forward<true>(a, "log_softmax"); }
-Status softmax_backward(const KernelArgs& a) {
-  return softmax_backward_impl<false>(a, "softmax_backward");
-}
-Status log_softmax_backward(const KernelArgs& a) {
-  return softmax_backward_impl<true>(a, "log_softmax_backward");
-}
+using namespace nn_detail;
 
 // ---- topk -------------------------------------------------------------------------------------
 
@@ -343,14 +179,11 @@ Status one_hot(const KernelArgs& args) {
 }  // namespace
 
 void register_nn_kernels(KernelRegistry& reg) {
-  reg.add("softmax", softmax);
-  reg.add("log_softmax", log_softmax);
-  reg.add("softmax_backward", softmax_backward);
-  reg.add("log_softmax_backward", log_softmax_backward);
   reg.add("topk", topk);
   reg.add("topk_backward", topk_backward);
   reg.add("one_hot", one_hot);
   register_nn_norm_kernels(reg);
+  register_nn_softmax_kernels(reg);
 }
 
 }  // namespace unified

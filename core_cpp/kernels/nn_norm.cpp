@@ -67,6 +67,22 @@ Status channel_layout(const char* name, const TensorView& x, ChannelLayout* layo
   return Status::ok();
 }
 
+// Mean and biased variance of channel c (two passes, in double).
+void channel_stats(const float* xp, const ChannelLayout& L, int64_t c, double* mean, double* var) {
+  double sum = 0.0, sq = 0.0;
+  for (int64_t n = 0; n < L.n; ++n) {
+    const float* row = xp + (n * L.c + c) * L.s;
+    for (int64_t s = 0; s < L.s; ++s) sum += row[s];
+  }
+  const double count = static_cast<double>(L.n * L.s);
+  *mean = sum / count;
+  for (int64_t n = 0; n < L.n; ++n) {
+    const float* row = xp + (n * L.c + c) * L.s;
+    for (int64_t s = 0; s < L.s; ++s) sq += (row[s] - *mean) * (row[s] - *mean);
+  }
+  *var = sq / count;
+}
+
 // ---- batch_norm ---------------------------------------------------------------------------------
 
 // batch_norm(x, running_mean, running_var, weight, bias) -> (y, mean, var). training=1 uses the
@@ -93,19 +109,7 @@ Status batch_norm(const KernelArgs& args) {
   parallel_for(L.c, grain, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       double mean = rm[c], var = rv[c];
-      if (training) {
-        double sum = 0.0, sq = 0.0;
-        for (int64_t n = 0; n < L.n; ++n) {
-          const float* row = xp + (n * L.c + c) * L.s;
-          for (int64_t s = 0; s < L.s; ++s) sum += row[s];
-        }
-        mean = sum / count;
-        for (int64_t n = 0; n < L.n; ++n) {
-          const float* row = xp + (n * L.c + c) * L.s;
-          for (int64_t s = 0; s < L.s; ++s) sq += (row[s] - mean) * (row[s] - mean);
-        }
-        var = sq / count;
-      }
+      if (training) channel_stats(xp, L, c, &mean, &var);
       const double invstd = 1.0 / std::sqrt(var + eps);
       const float scale = static_cast<float>(w[c] * invstd);
       const float shift = static_cast<float>(b[c] - mean * w[c] * invstd);
@@ -216,6 +220,27 @@ Status layer_norm(const KernelArgs& args) {
   return Status::ok();
 }
 
+// grad_weight = sum over rows of g * xhat, grad_bias = sum of g: column sums, split by column
+// blocks (each thread reads its columns of every row).
+void layer_norm_affine_grads(const float* gp, const float* xp, const float* mean,
+                             const float* rstd, int64_t rows, int64_t m, float* gw, float* gb) {
+  parallel_for(m, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(rows, 1)),
+               [&](int64_t j0, int64_t j1) {
+    std::vector<double> sum_g(static_cast<size_t>(j1 - j0), 0.0), sum_gx(sum_g);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t base = r * m;
+      for (int64_t j = j0; j < j1; ++j) {
+        sum_g[j - j0] += gp[base + j];
+        sum_gx[j - j0] += gp[base + j] * (xp[base + j] - mean[r]) * rstd[r];
+      }
+    }
+    for (int64_t j = j0; j < j1; ++j) {
+      gb[j] = static_cast<float>(sum_g[j - j0]);
+      gw[j] = static_cast<float>(sum_gx[j - j0]);
+    }
+  });
+}
+
 // layer_norm_backward(grad, x, weight, mean, rstd) -> (grad_x, grad_weight, grad_bias).
 Status layer_norm_backward(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_contiguous_floats(args, "layer_norm_backward", 5, 3));
@@ -247,22 +272,7 @@ Status layer_norm_backward(const KernelArgs& args) {
       }
     }
   });
-  // grad_weight/grad_bias: column sums over rows, split by column blocks
-  parallel_for(m, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(rows, 1)),
-               [&](int64_t j0, int64_t j1) {
-    std::vector<double> sum_g(static_cast<size_t>(j1 - j0), 0.0), sum_gx(sum_g);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t base = r * m;
-      for (int64_t j = j0; j < j1; ++j) {
-        sum_g[j - j0] += gp[base + j];
-        sum_gx[j - j0] += gp[base + j] * (xp[base + j] - mean[r]) * rstd[r];
-      }
-    }
-    for (int64_t j = j0; j < j1; ++j) {
-      gb[j] = static_cast<float>(sum_g[j - j0]);
-      gw[j] = static_cast<float>(sum_gx[j - j0]);
-    }
-  });
+  layer_norm_affine_grads(gp, xp, mean, rstd, rows, m, gw, gb);
   return Status::ok();
 }
 
