@@ -12,10 +12,14 @@ _dispatch._contiguous_op = _elementwise.cast
 
 from unified import autograd  # noqa: E402
 from unified import functional  # noqa: E402
-from unified.creation import (  # noqa: E402
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
-    ones_like, tensor, zeros, zeros_like,
-)
+from unified import creation as _creation  # noqa: E402
+from unified.errors import located as _located  # noqa: E402
+
+# creation functions report bad arguments at the caller's line, like every public function
+arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, \
+    ones_like, tensor, zeros, zeros_like = (_located(getattr(_creation, n)) for n in (
+        "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+        "linspace", "ones", "ones_like", "tensor", "zeros", "zeros_like"))
 from unified.dtypes import bool_, float32, int32, int64, long, uint8  # noqa: E402
 from unified.errors import BundleError, DTypeError, ShapeError, TraceError  # noqa: E402
 from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)

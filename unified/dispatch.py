@@ -13,7 +13,7 @@ import numpy as np
 
 from unified import _core
 from unified.autograd import Node
-from unified.errors import attach_location
+from unified.errors import USER_ERRORS, attach_location
 from unified.grad_mode import GRAD_ENABLED
 from unified.ops.registry import OpDef
 from unified.tensor import Tensor, version_counter, wrap
@@ -22,7 +22,7 @@ _run = _core.run
 _run_same = _core.run_same
 _F32 = np.dtype(np.float32)
 _empty = np.empty
-_USER_ERRORS = (ValueError, TypeError, IndexError, KeyError, RuntimeError, OverflowError)
+_USER_ERRORS = USER_ERRORS
 
 # Called as observer(op, inputs, attrs, outputs) after each op; empty tuple when none.
 OBSERVERS: contextvars.ContextVar[tuple[Callable[..., Any], ...]] = contextvars.ContextVar(

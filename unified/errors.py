@@ -82,6 +82,25 @@ def attach_location(exc: BaseException) -> BaseException:
     return exc
 
 
+USER_ERRORS = (ValueError, TypeError, IndexError, KeyError, RuntimeError, OverflowError)
+
+
+def located(fn):
+    """Wrap a public function so that any error it raises names the caller's file:line."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            attach_location(exc)
+            raise
+
+    wrapper.__wrapped_public__ = True
+    return wrapper
+
+
 def fmt_shape(shape: tuple[int, ...]) -> str:
     """(8, 3, 32, 32) as users write it; () for a scalar."""
     return "(" + ", ".join(str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"

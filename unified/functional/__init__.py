@@ -22,3 +22,18 @@ __all__ = sorted(
     | set(math.__all__) | set(norm.__all__) | set(random.__all__) | set(reduction.__all__)
     | set(selection.__all__) | set(shape.__all__)
 ) + ["call_op"]
+
+
+def _locate_errors_at_caller() -> None:
+    """Public functions report errors at the caller's line (validation raised before an op
+    reaches the dispatcher, e.g. a bad `padding`, included)."""
+    from unified.errors import located
+
+    namespace = globals()
+    for name in __all__:
+        value = namespace[name]
+        if callable(value) and not isinstance(value, type):
+            namespace[name] = located(value)
+
+
+_locate_errors_at_caller()
