@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -52,10 +52,10 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    packages=[
-        "unified", "unified.ops", "unified.functional",
+    packages=["unified"] + [f"unified.{p}" for p in find_packages("unified")] + [
         "unified.tracer", "unified.export", "unified.mobile",
     ],
+    package_data={"unified": ["datasets/data/*"]},
     package_dir={
         "unified": "unified",
         "unified.tracer": "tracer",

@@ -46,9 +46,16 @@ if _config.NUM_THREADS:
     set_num_threads(_config.NUM_THREADS)
 
 
+_SUBPACKAGES = ("nn", "optim", "data", "datasets")
+
+
 def __getattr__(name: str):
     if name == "trace":  # the tracer sits above this package: import it only when asked
         from unified.tracer import trace
 
         return trace
+    if name in _SUBPACKAGES:  # U.nn, U.optim, ... load on first use (import unified stays lean)
+        import importlib
+
+        return importlib.import_module(f"unified.{name}")
     raise AttributeError(f"module 'unified' has no attribute '{name}'")

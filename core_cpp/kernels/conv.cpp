@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "conv_geometry.h"
 #include "unified/gemm.h"
 #include "unified/registry.h"
 #include "unified/strided_loop.h"
@@ -20,31 +21,8 @@ void register_interpolate_kernels(KernelRegistry& reg);  // interpolate.cpp
 
 namespace {
 
-// Floats per im2col tile: the tile stays in the L2 cache while the GEMM reads it.
-constexpr int64_t kTileFloats = 1 << 17;
-
-// The convolution out = conv(in, weight) seen from its forward direction; backward ops and
-// conv_transpose2d fill it with the roles of their tensors in that forward convolution.
-struct ConvGeometry {
-  int64_t batch, channels, height, width;      // conv input (N, C, H, W)
-  int64_t out_channels, out_height, out_width;  // conv output (N, O, OH, OW)
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
-  int64_t groups;
-
-  int64_t in_plane() const { return height * width; }
-  int64_t out_plane() const { return out_height * out_width; }
-  int64_t group_channels() const { return channels / groups; }
-  int64_t group_out_channels() const { return out_channels / groups; }
-  int64_t col_rows() const { return group_channels() * kernel_h * kernel_w; }
-  // 1x1, stride 1, no padding: the input plane is already the im2col matrix.
-  bool is_pointwise() const {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 &&
-           pad_left == 0;
-  }
-  int64_t tile() const {
-    return std::max<int64_t>(1, std::min(out_plane(), std::max<int64_t>(64, kTileFloats / col_rows())));
-  }
-};
+using conv_detail::ConvGeometry;
+using conv_detail::kTileFloats;
 
 int64_t attr_at(const std::vector<int64_t>& v, size_t i, int64_t fallback) {
   return i < v.size() ? v[i] : (v.empty() ? fallback : v.back());
@@ -156,9 +134,94 @@ int64_t tile_items(const ConvGeometry& g) {
   return g.batch * g.groups * ((g.out_plane() + g.tile() - 1) / g.tile());
 }
 
+// Stride-1 convolution without im2col. On the input zero-padded to rows of width `wide`,
+// output (y, x) of kernel tap (i, j) reads padded pixel (y + i * dh, x + j * dw): flat index
+// y * wide + x plus a constant offset per tap. Computing the output on a `wide`-wide grid makes
+// each tap one GEMM whose right operand is a strided view of the padded band (no copy);
+// the taps accumulate, and the columns x >= OW are dropped when the band is written out.
+struct ShiftedPlan {
+  int64_t wide, rows_per_band, bands, band_rows_padded;
+};
+
+ShiftedPlan shifted_plan(const ConvGeometry& g) {
+  ShiftedPlan s;
+  s.wide = std::max(g.out_width + (g.kernel_w - 1) * g.dilation_w, g.pad_left + g.width);
+  const int64_t per_row = s.wide * std::max(g.group_channels(), g.group_out_channels());
+  s.rows_per_band = std::max<int64_t>(1, std::min(g.out_height, kTileFloats / std::max<int64_t>(per_row, 1)));
+  s.bands = (g.out_height + s.rows_per_band - 1) / s.rows_per_band;
+  s.band_rows_padded = s.rows_per_band + (g.kernel_h - 1) * g.dilation_h + 1;  // +1: overrun row
+  return s;
+}
+
+bool use_shifted(const ConvGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise() && g.group_channels() >= 16;
+}
+
+// band (cg, band_rows_padded, wide) = zero-padded input rows [y0 - pad_top, ...) of one group.
+void pad_band(const ConvGeometry& g, const ShiftedPlan& s, const float* image, int64_t y0,
+              float* band) {
+  const int64_t rows = s.band_rows_padded, right = g.pad_left + g.width;
+  for (int64_t c = 0; c < g.group_channels(); ++c)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* dst = band + (c * rows + r) * s.wide;
+      const int64_t iy = y0 + r - g.pad_top;
+      if (iy < 0 || iy >= g.height) {
+        std::fill(dst, dst + s.wide, 0.0f);
+        continue;
+      }
+      std::fill(dst, dst + g.pad_left, 0.0f);
+      std::memcpy(dst + g.pad_left, image + (c * g.height + iy) * g.width,
+                  static_cast<size_t>(g.width) * sizeof(float));
+      std::fill(dst + right, dst + s.wide, 0.0f);
+    }
+}
+
+// dst[i] = src[i] + bias (separate function so the compiler knows the rows do not alias)
+void add_bias_row(const float* __restrict src, float bias, int64_t n, float* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] + bias;
+}
+
+void conv_forward_shifted(const ConvGeometry& g, const float* in, const float* weight,
+                          const float* bias, float* out) {
+  const ShiftedPlan s = shifted_plan(g);
+  const int64_t og = g.group_out_channels(), cg = g.group_channels();
+  const int64_t taps = g.kernel_h * g.kernel_w, plane = g.out_plane();
+  // weights regrouped per tap: (taps, O, C/groups), so each tap's matrix is contiguous
+  std::vector<float> tap_weights(static_cast<size_t>(taps * g.out_channels * cg));
+  for (int64_t o = 0; o < g.out_channels; ++o)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        tap_weights[(t * g.out_channels + o) * cg + c] = weight[(o * cg + c) * taps + t];
+  parallel_for(g.batch * g.groups * s.bands, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> band(static_cast<size_t>(cg * s.band_rows_padded * s.wide));
+    std::vector<float> acc(static_cast<size_t>(og * s.rows_per_band * s.wide));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / (g.groups * s.bands), group = (item / s.bands) % g.groups;
+      const int64_t y0 = (item % s.bands) * s.rows_per_band;
+      const int64_t rows = std::min(g.out_height, y0 + s.rows_per_band) - y0;
+      pad_band(g, s, in + (n * g.channels + group * cg) * g.in_plane(), y0, band.data());
+      const MatrixRef result = row_major(acc.data(), og, rows * s.wide, rows * s.wide);
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t shift = (t / g.kernel_w) * g.dilation_h * s.wide + (t % g.kernel_w) * g.dilation_w;
+        gemm_f32(row_major(tap_weights.data() + (t * g.out_channels + group * og) * cg, og, cg, cg),
+                 row_major(band.data() + shift, cg, rows * s.wide, s.band_rows_padded * s.wide),
+                 result, t > 0, false);
+      }
+      for (int64_t o = 0; o < og; ++o) {
+        const float b = bias ? bias[group * og + o] : 0.0f;
+        float* dst = out + (n * g.out_channels + group * og + o) * plane + y0 * g.out_width;
+        for (int64_t y = 0; y < rows; ++y)
+          add_bias_row(acc.data() + (o * rows + y) * s.wide, b, g.out_width, dst + y * g.out_width);
+      }
+    }
+  });
+}
+
 // out (N, O, OH, OW) = conv(in, weight) + bias.
 void conv_forward(const ConvGeometry& g, const float* in, const float* weight, const float* bias,
                   float* out) {
+  if (conv_detail::winograd_applies(g)) return conv_detail::conv_forward_winograd(g, in, weight, bias, out);
+  if (use_shifted(g)) return conv_forward_shifted(g, in, weight, bias, out);
   const int64_t og = g.group_out_channels(), kc = g.col_rows(), plane = g.out_plane();
   parallel_for(tile_items(g), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> col(g.is_pointwise() ? 0 : static_cast<size_t>(kc * g.tile()));

@@ -5,8 +5,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cstdint>
 #include <vector>
 
@@ -108,12 +106,6 @@ MatrixRef row_block(const MatrixRef& m, int64_t begin, int64_t end) {
 void gemm_f32(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate,
               bool parallel) {
   if (c.rows == 0 || c.cols == 0) return;
-  static const bool tuned = [] {
-    const char* e = std::getenv("UNIFIED_EIGEN_CACHE");
-    if (e) { long a, b, c; if (sscanf(e, "%ld,%ld,%ld", &a, &b, &c) == 3) Eigen::setCpuCacheSizes(a, b, c); }
-    return true;
-  }();
-  (void)tuned;
 #ifdef _OPENMP
   if (!omp_in_parallel()) Eigen::setNbThreads(1);
 #endif

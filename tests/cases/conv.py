@@ -101,6 +101,17 @@ CASES += [
            (Arg((1, 2, 4, 5), layout="strided"), Arg((2, 2, 3, 3), layout="transposed"))),
     OpCase("conv2d_empty_batch", _conv(padding=1), _conv_ref(padding=1),
            (Arg((0, 2, 4, 4)), Arg((3, 2, 3, 3)), Arg((3,)))),
+    # 3x3 stride-1 convs with >= 16 channels per group run Winograd F(2x2, 3x3); odd sizes
+    # test partial output tiles. Forward only (gradient rows use small inputs).
+    OpCase("conv2d_winograd", _conv(padding=1), _conv_ref(padding=1),
+           (Arg((2, 16, 9, 7)), Arg((16, 16, 3, 3)), Arg((16,))), grad=False, rtol=1e-4, atol=1e-4),
+    OpCase("conv2d_winograd_valid_groups", _conv(groups=2), _conv_ref(groups=2),
+           (Arg((1, 32, 8, 11)), Arg((32, 16, 3, 3)), Arg((32,))), grad=False,
+           rtol=1e-4, atol=1e-4),
+    OpCase("conv2d_shifted_taps", _conv(padding=(2, 1)), _conv_ref(padding=(2, 1)),
+           (Arg((2, 16, 7, 6)), Arg((8, 16, 5, 3)), Arg((8,))), grad=False, rtol=1e-4, atol=1e-4),
+    OpCase("conv2d_shifted_taps_dilated", _conv(padding=2, dilation=2), _conv_ref(padding=2, dilation=2),
+           (Arg((1, 16, 6, 6)), Arg((4, 16, 3, 3)), Arg((4,))), grad=False, rtol=1e-4, atol=1e-4),
     # big enough for several threads and pixel tiles; forward only
     OpCase("conv2d_large", _conv(padding=1), _conv_ref(padding=1),
            (Arg((4, 16, 40, 40)), Arg((8, 16, 3, 3)), Arg((8,))), grad=False,

@@ -1,0 +1,1 @@
+"""unified.data (issue 3: being built)."""

@@ -1,0 +1,1 @@
+"""unified.datasets (issue 3: being built)."""

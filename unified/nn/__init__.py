@@ -1,0 +1,1 @@
+"""unified.nn (issue 3: being built)."""

@@ -1,0 +1,1 @@
+"""unified.optim (issue 3: being built)."""
