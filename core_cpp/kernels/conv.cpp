@@ -1,6 +1,7 @@
 // 2-D convolution kernels (NCHW): conv2d, conv2d_backward_input, conv2d_backward_weight and
-// conv_transpose2d, all as im2col/col2im over tiles of output pixels + gemm_f32 (gemm.h, Eigen).
-// Pooling is in pool.cpp, resizing in interpolate.cpp; register_conv_kernels registers all three.
+// conv_transpose2d as im2col/col2im over tiles of output pixels + gemm_f32 (gemm.h, Eigen);
+// conv2d's stride-1 forward uses Winograd (conv_winograd.cpp) or per-tap GEMMs instead.
+// Pooling is in pool.cpp, resizing in interpolate.cpp; register_conv_kernels registers all.
 // Ops: unified/ops/conv.py. Non-contiguous inputs are copied to contiguous buffers first.
 #include <algorithm>
 #include <cstdint>

@@ -110,7 +110,8 @@ CASES += [
            rtol=1e-4, atol=1e-4),
     OpCase("conv2d_shifted_taps", _conv(padding=(2, 1)), _conv_ref(padding=(2, 1)),
            (Arg((2, 16, 7, 6)), Arg((8, 16, 5, 3)), Arg((8,))), grad=False, rtol=1e-4, atol=1e-4),
-    OpCase("conv2d_shifted_taps_dilated", _conv(padding=2, dilation=2), _conv_ref(padding=2, dilation=2),
+    OpCase("conv2d_shifted_taps_dilated", _conv(padding=2, dilation=2),
+           _conv_ref(padding=2, dilation=2),
            (Arg((1, 16, 6, 6)), Arg((4, 16, 3, 3)), Arg((4,))), grad=False, rtol=1e-4, atol=1e-4),
     # big enough for several threads and pixel tiles; forward only
     OpCase("conv2d_large", _conv(padding=1), _conv_ref(padding=1),
@@ -181,7 +182,8 @@ def max_pool2d_ref(x, k, s=None, p=0, d=1, ceil=False):
     for oy in range(oh):
         for ox in range(ow):
             cells = [(y, xx) for y in range(oy * s - p, oy * s - p + d * k, d)
-                     for xx in range(ox * s - p, ox * s - p + d * k, d) if 0 <= y < h and 0 <= xx < w]
+                     for xx in range(ox * s - p, ox * s - p + d * k, d)
+                     if 0 <= y < h and 0 <= xx < w]
             vals = np.stack([x[:, :, y, xx] for y, xx in cells], -1)
             best = vals.argmax(-1)
             out[:, :, oy, ox] = vals.max(-1)
@@ -307,7 +309,8 @@ CASES += [
            lambda x: interpolate_ref(x, (3, 2), "bilinear", factor=(0.5, 0.5)),
            (Arg((1, 1, 6, 5)),)),
     OpCase("interpolate_noncontiguous", lambda x: F.interpolate(x, size=(4, 4), mode="bilinear"),
-           lambda x: interpolate_ref(x, (4, 4), "bilinear"), (Arg((1, 2, 3, 3), layout="strided"),)),
+           lambda x: interpolate_ref(x, (4, 4), "bilinear"),
+           (Arg((1, 2, 3, 3), layout="strided"),)),
     OpCase("interpolate_backward_direct",
            _call_backward("interpolate_backward", size=(5, 7), mode="bilinear", align_corners=0,
                           scale_factor=(0.0, 0.0), input_size=(3, 4)),

@@ -5,7 +5,6 @@ interpolate are in pooling.py (re-exported here, so this module lists the whole 
 from __future__ import annotations
 
 from unified.dispatch import apply
-from unified.errors import attach_location
 from unified.functional import pooling
 from unified.functional.pooling import *  # noqa: F403
 from unified.ops import conv as ops
@@ -20,10 +19,9 @@ def pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     items = (value, value) if isinstance(value, int) else value
     if (not isinstance(items, (tuple, list)) or len(items) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in items)):
-        raise attach_location(TypeError(f"{op}: {name} must be an int or a pair of ints, got "
-                                        f"{value!r}"))
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(items) < minimum:
-        raise attach_location(ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}"))
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return (int(items[0]), int(items[1]))
 
 
@@ -33,12 +31,12 @@ def _conv_padding(padding, kernel: tuple[int, int], stride, dilation) -> tuple[i
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding != "same":
-            raise attach_location(ValueError(
-                f"conv2d: padding must be 'same', 'valid', an int or a pair, got {padding!r}"))
+            raise ValueError(
+                f"conv2d: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
         if stride != (1, 1):
-            raise attach_location(ValueError(
+            raise ValueError(
                 f"conv2d: padding='same' is not supported for strided convolutions "
-                f"(stride={stride})"))
+                f"(stride={stride})")
         total = [d * (k - 1) for d, k in zip(dilation, kernel)]
         return (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
     ph, pw = pair("conv2d", "padding", padding, 0)
@@ -47,7 +45,7 @@ def _conv_padding(padding, kernel: tuple[int, int], stride, dilation) -> tuple[i
 
 def _groups(op: str, groups) -> int:
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise attach_location(ValueError(f"{op}: groups must be a positive int, got {groups!r}"))
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     return groups
 
 

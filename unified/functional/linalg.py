@@ -5,7 +5,7 @@ its bias with the elementwise `add`. Convolutions are in conv.py."""
 from __future__ import annotations
 
 from unified.dispatch import apply
-from unified.errors import ShapeError, attach_location, fmt_shape
+from unified.errors import ShapeError, fmt_shape
 from unified.ops import matmul as ops
 from unified.ops.registry import F
 from unified.tensor import Tensor
@@ -15,7 +15,7 @@ __all__ = ["bmm", "dot", "linear", "matmul", "mm", "mv"]
 
 def _require(name: str, ok: bool, message: str) -> None:
     if not ok:
-        raise attach_location(ShapeError(f"{name}: {message}"))
+        raise ShapeError(f"{name}: {message}")
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:

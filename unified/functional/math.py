@@ -26,7 +26,10 @@ __all__ = [
 
 
 def _scalar(value, like_dtype: np.dtype) -> Tensor:
-    """A 0-d constant for a Python number next to a tensor of `like_dtype` (cached, read-only)."""
+    """A 0-d constant for a Python number next to a tensor of `like_dtype` (cached, read-only).
+    A Tensor subclass (nn.Parameter), which misses the `__class__ is Tensor` fast paths, passes."""
+    if isinstance(value, Tensor):
+        return value
     if isinstance(value, builtins.bool):
         dtype = like_dtype
     elif isinstance(value, builtins.int):
@@ -66,8 +69,8 @@ def _binary(op, a, b):
 
 def _to_float(a, b):
     """div and pow compute in float32 (true division, like PyTorch)."""
-    a = a if a.__class__ is Tensor else _scalar(builtins.float(a), _F32)
-    b = b if b.__class__ is Tensor else _scalar(builtins.float(b), _F32)
+    a = a if isinstance(a, Tensor) else _scalar(builtins.float(a), _F32)
+    b = b if isinstance(b, Tensor) else _scalar(builtins.float(b), _F32)
     return (a if a.dtype == _F32 else cast(a, _F32)), (b if b.dtype == _F32 else cast(b, _F32))
 
 
@@ -142,15 +145,15 @@ def where(condition, input, other) -> Tensor:
     >>> U.where(x > 0, x, 0.0).tolist()
     [0.0, 2.0]
     """
-    if condition.__class__ is not Tensor:
+    if not isinstance(condition, Tensor):
         condition = wrap(np.asarray(condition, np.bool_))
     if condition.dtype != np.bool_:
         condition = cast(condition, np.bool_)
-    if input.__class__ is not Tensor and other.__class__ is not Tensor:
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _scalar(input, _F32)
-    like = input if input.__class__ is Tensor else other
-    input = input if input.__class__ is Tensor else _scalar(input, like.dtype)
-    other = other if other.__class__ is Tensor else _scalar(other, like.dtype)
+    like = input if isinstance(input, Tensor) else other
+    input = input if isinstance(input, Tensor) else _scalar(input, like.dtype)
+    other = other if isinstance(other, Tensor) else _scalar(other, like.dtype)
     if input.dtype != other.dtype:
         dtype = promote(input.dtype, other.dtype)
         input, other = cast(input, dtype), cast(other, dtype)
@@ -240,7 +243,7 @@ def copy_(input: Tensor, src) -> Tensor:
     """Copy `src` (broadcast, converted to input's dtype) into `input`'s memory."""
     from unified.functional.shape import expand
 
-    src = src if src.__class__ is Tensor else wrap(np.asarray(src))
+    src = src if isinstance(src, Tensor) else wrap(np.asarray(src))
     if src.shape != input.shape:
         src = expand(src, input.shape)
     return apply_inplace(ops.cast, input, (src,), {"dtype": input.dtype.name}, reads_target=False)

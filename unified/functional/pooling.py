@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 from unified.dispatch import apply
-from unified.errors import attach_location
 from unified.ops import interpolate as resize_ops
 from unified.ops import pool as ops
 from unified.ops.registry import F
@@ -57,8 +56,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     kernel = _pair("avg_pool2d", "kernel_size", kernel_size, 1)
     if divisor_override is not None and (not isinstance(divisor_override, int)
                                          or divisor_override < 1):
-        raise attach_location(ValueError(
-            f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}"))
+        raise ValueError(
+            f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
     attrs = {"kernel_size": kernel,
              "stride": kernel if stride is None else _pair("avg_pool2d", "stride", stride, 1),
              "padding": _pair("avg_pool2d", "padding", padding, 0),
@@ -69,10 +68,10 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Mean pooling to a fixed (OH, OW); None in output_size keeps that input size."""
-    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else output_size
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(sizes) != 2:
-        raise attach_location(ValueError(
-            f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}"))
+        raise ValueError(
+            f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
     sizes = tuple(input.shape[-2 + i] if s is None else s for i, s in enumerate(sizes))
     return _run_batched(ops.adaptive_avg_pool2d, input,
                         {"output_size": _pair("adaptive_avg_pool2d", "output_size", sizes, 1)})
@@ -80,14 +79,13 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
 def _interpolate_size(input: Tensor, size, scale_factor) -> tuple[tuple[int, int], tuple]:
     if (size is None) == (scale_factor is None):
-        raise attach_location(ValueError(
-            "interpolate: give exactly one of size and scale_factor"))
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
     if size is not None:
         return _pair("interpolate", "size", size, 1), (0.0, 0.0)
     factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
     if len(factors) != 2 or not all(isinstance(f, (int, float)) and f > 0 for f in factors):
-        raise attach_location(ValueError(
-            f"interpolate: scale_factor must be a positive number or a pair, got {scale_factor!r}"))
+        raise ValueError(
+            f"interpolate: scale_factor must be a positive number or a pair, got {scale_factor!r}")
     factors = tuple(float(f) for f in factors)
     out = tuple(int(math.floor(input.shape[-2 + i] * factors[i])) for i in range(2))
     return _pair("interpolate", "size", out, 1), factors
@@ -103,16 +101,15 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     (1, 1, 4, 4)
     """
     if mode not in resize_ops.MODES:
-        raise attach_location(ValueError(
-            f"interpolate: mode must be one of {resize_ops.MODES}, got {mode!r}"))
+        raise ValueError(
+            f"interpolate: mode must be one of {resize_ops.MODES}, got {mode!r}")
     if input.ndim != 4:
-        raise attach_location(ValueError(
-            f"interpolate: input must be 4-D (N, C, H, W), got shape {tuple(input.shape)}"))
+        raise ValueError(
+            f"interpolate: input must be 4-D (N, C, H, W), got shape {tuple(input.shape)}")
     if align_corners is not None and mode == "nearest":
-        raise attach_location(ValueError(
-            "interpolate: align_corners can only be set with mode='bilinear'"))
+        raise ValueError("interpolate: align_corners can only be set with mode='bilinear'")
     if antialias:
-        raise attach_location(ValueError("interpolate: antialias=True is not supported"))
+        raise ValueError("interpolate: antialias=True is not supported")
     out_size, factors = _interpolate_size(input, size, scale_factor)
     if recompute_scale_factor:
         factors = (0.0, 0.0)
