@@ -44,6 +44,8 @@ def get_num_threads() -> int:
 
 if _config.NUM_THREADS:
     set_num_threads(_config.NUM_THREADS)
+if _config.ALLOCATOR_TUNING:
+    _core.tune_allocator()
 
 
 _SUBPACKAGES = ("nn", "optim", "data", "datasets")

@@ -218,6 +218,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("run_same", &run_same, py::arg("kernel_id"), py::arg("inputs"),
         py::arg("attrs") = py::none(),
         "Elementwise fast path: all inputs float32 of one shape -> new output, else None.");
+  m.def("tune_allocator", &tune_allocator,
+        "Raise glibc's mmap/trim thresholds so large freed blocks are reused (process-wide).");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("build_info", [] {

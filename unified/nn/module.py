@@ -399,13 +399,15 @@ class Module:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        lines = self.extra_repr().split("\n") if self.extra_repr() else []
-        for name, module in self._modules.items():
-            child = repr(module).replace("\n", "\n  ")
-            lines.append(f"({name}): {child}")
-        if not self._modules:
-            return f"{self._get_name()}({', '.join(lines) if len(lines) <= 1 else ''.join(lines)})"
-        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(module).replace("\n", "\n  ")
+                       for name, module in self._modules.items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        if not extra_lines and not child_lines:
+            return f"{self._get_name()}()"
+        return self._get_name() + "(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
 
 
 def _add_hook(hooks: OrderedDict, with_kwargs_set: set, hook: Callable, prepend: bool,

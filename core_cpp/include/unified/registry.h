@@ -38,6 +38,9 @@ void register_random_kernels(KernelRegistry& reg);
 // The registry with every family registered (used by the Python module).
 KernelRegistry& all_kernels();
 
+// Keep freed large blocks in the heap for reuse (glibc); false where unsupported.
+bool tune_allocator();
+
 // Kernel threads (OpenMP); default: all cores.
 void set_num_threads(int n);
 int get_num_threads();

@@ -1,0 +1,199 @@
+"""Loss functions with torch.nn.functional's names, arguments and reductions: cross_entropy,
+nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy(_with_logits). Each is
+composed from registered ops (log_softmax, gather, where, sum, ...), so a traced training step
+records it like any other op. The loss Modules that wrap these are in unified/nn/loss.py."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from unified.errors import DTypeError, ShapeError, fmt_shape
+from unified.functional.activation import softplus
+from unified.functional.indexing import gather, index_select
+from unified.functional.math import _float, cast, clamp, log, where
+from unified.functional.norm import log_softmax
+from unified.functional.reduction import sum as _sum
+from unified.ops.infer import broadcast_shapes
+from unified.tensor import Tensor
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"]
+
+_F32 = np.dtype(np.float32)
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ---- reduction -----------------------------------------------------------------------------
+def _reduction(op: str, reduction: str, size_average, reduce) -> str:
+    """The reduction string; the legacy size_average/reduce flags win when given (PyTorch)."""
+    if size_average is not None or reduce is not None:
+        warnings.warn(f"{op}: size_average and reduce are deprecated, use reduction='mean'|"
+                      "'sum'|'none'", UserWarning, stacklevel=3)
+        reduce = True if reduce is None else reduce
+        size_average = True if size_average is None else size_average
+        return "none" if not reduce else ("mean" if size_average else "sum")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _require_tensor(op: str, name: str, value) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+
+
+# ---- class-index losses ----------------------------------------------------------------------
+def _check_weight(op: str, input: Tensor, weight: Tensor | None) -> None:
+    num_classes = input.shape[0 if input.ndim == 1 else 1]
+    if weight is None:
+        return
+    _require_tensor(op, "weight", weight)
+    if tuple(weight.shape) != (num_classes,):
+        raise ShapeError(f"{op}: weight must have shape ({num_classes},) (one per class of input "
+                         f"{fmt_shape(input.shape)}), got {fmt_shape(weight.shape)}")
+
+
+def _check_class_shapes(op: str, input: Tensor, target: Tensor, weight: Tensor | None) -> None:
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    expected = () if input.ndim == 1 else input.shape[:1] + input.shape[2:]
+    if tuple(target.shape) != expected:
+        raise ShapeError(
+            f"{op}: target shape {fmt_shape(target.shape)} does not fit input shape "
+            f"{fmt_shape(input.shape)}: expected target {fmt_shape(expected)} (input is "
+            "(N, C, d1, ...) or (C,), target (N, d1, ...) or ())")
+    _check_weight(op, input, weight)
+
+
+def _check_index_target(op: str, input: Tensor, target: Tensor) -> None:
+    if target.dtype.kind not in "iu":
+        raise DTypeError(
+            f"{op}: target must hold int64 class indices, got {target.dtype} target of shape "
+            f"{fmt_shape(target.shape)} for input {fmt_shape(input.shape)} (probability "
+            "targets must be float32 with the input's shape; cast indices with .long())")
+
+
+def _out_of_range(op: str, target: Tensor, valid: Tensor, num_classes: int,
+                  ignore_index: int) -> IndexError:
+    """The error for a class index outside [0, C), found with ops (on the error path only)."""
+    outside = where(valid, where(target < 0, True, target >= num_classes), False)
+    first = int(cast(outside, _F32).flatten().argmax().item())
+    value = int(target.flatten()[first].item())
+    return IndexError(f"{op}: target {value} is out of bounds for {num_classes} classes "
+                      f"(valid targets are 0..{num_classes - 1}, or ignore_index={ignore_index})")
+
+
+def _nll_terms(op: str, logp: Tensor, target: Tensor, weight: Tensor | None,
+               ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-element -w[t] * logp[t] (0 where ignored), the effective weights w[t] (0 where
+    ignored) and the kept mask, for batched logp (N, C, ...) and target (N, ...)."""
+    num_classes = logp.shape[1]
+    valid = target != ignore_index
+    safe = where(valid, target, 0)
+    try:
+        picked = gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
+    except IndexError:
+        raise _out_of_range(op, target, valid, num_classes, ignore_index) from None
+    if weight is None:
+        w = cast(valid, _F32)
+    else:
+        w_t = index_select(weight, 0, safe.flatten()).reshape(safe.shape)
+        w = where(valid, w_t, 0.0)
+    return -(picked * w), w, valid
+
+
+def _batched(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """(C,) input and () target as a batch of one, so one code path handles both."""
+    if input.ndim == 1:
+        return input.unsqueeze(0), target.unsqueeze(0), True
+    return input, target, False
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices `target` under log-probabilities `input`
+    ((N, C, d1, ...) or (C,)). 'mean' divides by the summed weights of the kept targets.
+
+    >>> import unified as U, unified.functional as F
+    >>> F.nll_loss(U.tensor([[-1.0, -2.0], [-3.0, -4.0]]), U.tensor([0, 1])).item()
+    2.5
+    """
+    reduction = _reduction("nll_loss", reduction, size_average, reduce)
+    _require_tensor("nll_loss", "input", input)
+    _require_tensor("nll_loss", "target", target)
+    _check_class_shapes("nll_loss", input, target, weight)
+    _check_index_target("nll_loss", input, target)
+    logp, target, unbatched = _batched(_float(input), target)
+    loss, w, _ = _nll_terms("nll_loss", logp, target, weight, int(ignore_index))
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.squeeze(0) if unbatched else loss
+
+
+def _smoothing_terms(logp: Tensor, weight: Tensor | None, valid: Tensor) -> Tensor:
+    """PyTorch's smoothing loss per element: -sum_c w_c logp_c, 0 where ignored."""
+    if weight is not None:
+        logp = logp * weight.reshape((1, -1) + (1,) * (logp.ndim - 2))
+    return where(valid, -_sum(logp, 1), 0.0)
+
+
+def _cross_entropy_probs(logp: Tensor, target: Tensor, weight: Tensor | None,
+                         reduction: str, label_smoothing: float) -> Tensor:
+    num_classes = logp.shape[1]
+    if weight is not None:
+        logp = logp * weight.reshape((1, -1) + (1,) * (logp.ndim - 2))
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / num_classes
+    loss = -_sum(logp * target, 1)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over the class dim (1, or 0 for unbatched (C,) input) followed by nll_loss.
+    `target` holds int64 class indices ((N, d1, ...)) or float32 class probabilities (the
+    input's shape). label_smoothing mixes in a uniform target, as PyTorch does.
+
+    >>> import unified as U, unified.functional as F
+    >>> round(F.cross_entropy(U.tensor([[0.0, 0.0]]), U.tensor([1])).item(), 4)
+    0.6931
+    """
+    reduction = _reduction("cross_entropy", reduction, size_average, reduce)
+    _require_tensor("cross_entropy", "input", input)
+    _require_tensor("cross_entropy", "target", target)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
+                         f"{label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError("cross_entropy: input must have a class dimension, got a 0-d tensor")
+    if target.dtype == _F32 and tuple(target.shape) == tuple(input.shape):
+        _check_weight("cross_entropy", input, weight)
+        logp, target, unbatched = _batched(log_softmax(input, 0 if input.ndim == 1 else 1),
+                                           target)
+        loss = _cross_entropy_probs(logp, target, weight, reduction, label_smoothing)
+        return loss.squeeze(0) if unbatched and reduction == "none" else loss
+    _check_class_shapes("cross_entropy", input, target, weight)
+    _check_index_target("cross_entropy", input, target)
+    logp, target, unbatched = _batched(log_softmax(input, 0 if input.ndim == 1 else 1), target)
+    loss, w, valid = _nll_terms("cross_entropy", logp, target, weight, int(ignore_index))
+    if label_smoothing > 0:
+        smooth = _smoothing_terms(logp, weight, valid)
+        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / logp.shape[1])
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.squeeze(0) if unbatched else loss
