@@ -62,8 +62,11 @@ def header(title: str) -> str:
 def run_peer(script: str, peer: str, timeout: float = 900) -> dict | None:
     """Run `script --peer <peer>` in its own process; it prints one JSON dict on its last line.
     Returns None when the peer is missing or fails (the table shows n/a)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)  # a source checkout works without installing: the repo root first
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, script, "--peer", peer], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         err = proc.stderr.strip().splitlines()
         print(f"# peer {peer}: not measured ({err[-1] if err else 'no output'})", file=sys.stderr)

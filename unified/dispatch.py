@@ -70,7 +70,9 @@ def apply(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
     arrays = tuple([t._data for t in inputs])
     if op.same_shape_fast:
         try:
-            kid = op._kid if op._kid >= 0 else op.kernel_id()
+            kid = op._kid
+            if kid < 0:
+                kid = op.kernel_id()
             out = _run_same(kid, arrays, op.parsed_attrs(attrs) if attrs else None)
         except _USER_ERRORS as exc:
             attach_location(exc)
@@ -109,12 +111,12 @@ def _any_requires_grad(inputs: tuple) -> bool:
 def _record(op: OpDef, inputs: tuple, attrs: dict | None, array: np.ndarray) -> Tensor:
     """Wrap one output array; leave an autograd node when the op needs one; tell observers."""
     out = wrap(array)
-    if op.grad is not None and array.dtype == _F32 and GRAD_ENABLED.get():
-        for t in inputs:
-            if t.requires_grad:
+    for t in inputs:
+        if t.requires_grad:
+            if op.grad is not None and array.dtype == _F32 and GRAD_ENABLED.get():
                 out.requires_grad = True
                 out._grad_fn = Node(op, inputs, attrs, (out,) if op.saves_output else None)
-                break
+            break
     if OBSERVERS.get():
         _notify(op, inputs, attrs, out)
     return out

@@ -197,3 +197,109 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if reduction == "sum":
         return loss.sum()
     return loss.squeeze(0) if unbatched else loss
+
+
+# ---- elementwise losses ----------------------------------------------------------------------
+def _pointwise_operands(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """input and target as float32; a size mismatch broadcasts with PyTorch's warning, and
+    shapes that cannot broadcast raise a ShapeError naming both."""
+    _require_tensor(op, "input", input)
+    _require_tensor(op, "target", target)
+    if tuple(input.shape) != tuple(target.shape):
+        try:
+            broadcast_shapes(op, input.shape, target.shape)
+        except ShapeError:
+            raise ShapeError(f"{op}: input {fmt_shape(input.shape)} and target "
+                             f"{fmt_shape(target.shape)} have different shapes that do not "
+                             "broadcast") from None
+        warnings.warn(f"{op}: using a target size {fmt_shape(target.shape)} that is different "
+                      f"to the input size {fmt_shape(input.shape)}; this will likely lead to "
+                      "incorrect results due to broadcasting", UserWarning, stacklevel=3)
+    return _float(input), _float(target)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """Squared error (input - target)^2, reduced.
+
+    >>> import unified as U, unified.functional as F
+    >>> F.mse_loss(U.tensor([1.0, 2.0]), U.tensor([0.0, 0.0])).item()
+    2.5
+    """
+    reduction = _reduction("mse_loss", reduction, size_average, reduce)
+    input, target = _pointwise_operands("mse_loss", input, target)
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean") -> Tensor:
+    """Absolute error |input - target|, reduced.
+
+    >>> import unified as U, unified.functional as F
+    >>> F.l1_loss(U.tensor([1.0, -3.0]), U.tensor([0.0, 0.0]), reduction="sum").item()
+    4.0
+    """
+    reduction = _reduction("l1_loss", reduction, size_average, reduce)
+    input, target = _pointwise_operands("l1_loss", input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0 is L1."""
+    reduction = _reduction("smooth_l1_loss", reduction, size_average, reduce)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    input, target = _pointwise_operands("smooth_l1_loss", input, target)
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+
+def _same_size_target(op: str, input: Tensor, target: Tensor) -> None:
+    _require_tensor(op, "input", input)
+    _require_tensor(op, "target", target)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"{op}: target size {fmt_shape(target.shape)} must be the same as "
+                         f"input size {fmt_shape(input.shape)}")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p = input; each log is clamped at
+    -100 as in PyTorch. Prefer binary_cross_entropy_with_logits (stable for large logits)."""
+    reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
+    _same_size_target("binary_cross_entropy", input, target)
+    input, target = _float(input), _float(target)
+    log_p = clamp(log(input), min=-100.0)
+    log_q = clamp(log(1.0 - input), min=-100.0)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid + binary cross entropy in one stable expression:
+    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x). `weight` rescales each element,
+    `pos_weight` the positive term (broadcast along the last, class, dim).
+
+    >>> import unified as U, unified.functional as F
+    >>> round(F.binary_cross_entropy_with_logits(U.tensor([0.0]), U.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    reduction = _reduction("binary_cross_entropy_with_logits", reduction, size_average, reduce)
+    _same_size_target("binary_cross_entropy_with_logits", input, target)
+    input, target = _float(input), _float(target)
+    log_sigmoid_neg = softplus(-input)  # -log(sigmoid(x)), exact for large |x|
+    if pos_weight is None:
+        loss = (1.0 - target) * input + log_sigmoid_neg
+    else:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * log_sigmoid_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

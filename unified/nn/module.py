@@ -10,7 +10,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 from unified.dtypes import as_dtype, float32
-from unified.errors import USER_ERRORS, _package_dirs, attach_location
+from unified.errors import USER_ERRORS, _package_dirs, attach_location, where
 from unified.grad_mode import no_grad
 from unified.nn.hooks import RemovableHandle
 from unified.nn.parameter import Parameter
@@ -385,9 +385,8 @@ class Module:
         missing = list(dict.fromkeys(missing))
         unexpected = [k for k in state_dict.keys() if k not in expected]
         if errors or (strict and (missing or unexpected)):
-            exc = RuntimeError(format_errors(type(self).__name__, missing if strict else [],
-                                             unexpected if strict else [], errors))
-            raise attach_location(exc)
+            raise _located_error(format_errors(type(self).__name__, missing if strict else [],
+                                               unexpected if strict else [], errors))
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing -------------------------------------------------------------------------
@@ -451,6 +450,15 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any]:
         else:
             dtype = arg
     return device, dtype
+
+
+def _located_error(message: str) -> RuntimeError:
+    """A RuntimeError whose first line ends with the user's file:line (multi-line messages)."""
+    location = where()
+    first, sep, rest = message.partition("\n")
+    exc = RuntimeError(f"{first} at {location}{sep}{rest}" if location else message)
+    exc._unified_located = True  # type: ignore[attr-defined]
+    return exc
 
 
 def _raised_inside_unified(exc: BaseException) -> bool:
