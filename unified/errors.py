@@ -44,6 +44,13 @@ class BundleError(ValueError):
     offset and the field."""
 
 
+class CheckpointError(BundleError):
+    """A checkpoint file (unified.save/load) cannot be read: truncated, corrupted (a CRC32
+    mismatch), not a unified checkpoint, or written by a newer format version. The message
+    names the file, the field or byte offset, and the values. Fix: re-save the checkpoint, or
+    upgrade unified for a newer version. Also a ValueError and a BundleError."""
+
+
 def user_frame() -> types.FrameType | None:
     """The innermost frame outside the unified package (the user's code), or None."""
     dirs = _package_dirs()

@@ -218,9 +218,22 @@ def _pointwise_operands(op: str, input: Tensor, target: Tensor) -> tuple[Tensor,
     return _float(input), _float(target)
 
 
+def _weighted(op: str, loss: Tensor, input: Tensor, weight: Tensor | None,
+              reduction: str) -> Tensor:
+    """Reduce `loss`; with a weight (the input's size), 'mean' is sum(w * loss) / sum(w)."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    _require_tensor(op, "weight", weight)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: weight {fmt_shape(weight.shape)} and input "
+                         f"{fmt_shape(input.shape)} must have the same size")
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-             reduction: str = "mean") -> Tensor:
-    """Squared error (input - target)^2, reduced.
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Squared error (input - target)^2, reduced; `weight` (input's size) weighs each element.
 
     >>> import unified as U, unified.functional as F
     >>> F.mse_loss(U.tensor([1.0, 2.0]), U.tensor([0.0, 0.0])).item()
@@ -229,12 +242,12 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
     input, target = _pointwise_operands("mse_loss", input, target)
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _weighted("mse_loss", diff * diff, input, weight, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-            reduction: str = "mean") -> Tensor:
-    """Absolute error |input - target|, reduced.
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Absolute error |input - target|, reduced; `weight` (input's size) weighs each element.
 
     >>> import unified as U, unified.functional as F
     >>> F.l1_loss(U.tensor([1.0, -3.0]), U.tensor([0.0, 0.0]), reduction="sum").item()
@@ -242,7 +255,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     """
     reduction = _reduction("l1_loss", reduction, size_average, reduce)
     input, target = _pointwise_operands("l1_loss", input, target)
-    return _reduce((input - target).abs(), reduction)
+    return _weighted("l1_loss", (input - target).abs(), input, weight, reduction)
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
