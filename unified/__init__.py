@@ -21,10 +21,12 @@ arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace
         "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
         "linspace", "ones", "ones_like", "tensor", "zeros", "zeros_like"))
 from unified.dtypes import bool_, float32, int32, int64, long, uint8  # noqa: E402
-from unified.errors import BundleError, DTypeError, ShapeError, TraceError  # noqa: E402
+from unified.errors import BundleError, CheckpointError, DTypeError, ShapeError, TraceError  # noqa: E402,E501
 from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)
 from unified.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from unified.tensor import Tensor  # noqa: E402
+from unified.memory import memory_stats, reset_peak_memory_stats, track_memory  # noqa: E402
+from unified.serialization import load, save  # noqa: E402
 
 bool = bool_  # noqa: A001  (PyTorch's name: unified.bool)
 float = float32  # noqa: A001

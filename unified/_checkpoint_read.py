@@ -35,7 +35,7 @@ def read_checkpoint(f: BinaryIO, name: str) -> Any:
     header, data_start = _read_header(f, name, size)
     tables = _check_tensor_table(header, name, data_start, size)
     arrays = [_read_tensor(f, name, data_start, entry, i) for i, entry in enumerate(tables)]
-    return _decode(header["tree"], arrays, name, "tree", 0)
+    return _decode(header["tree"], arrays, {}, name, "tree", 0)
 
 
 def _fail(name: str, message: str) -> CheckpointError:
@@ -44,7 +44,9 @@ def _fail(name: str, message: str) -> CheckpointError:
 
 def _read_header(f: BinaryIO, name: str, size: int) -> tuple[dict, int]:
     raw = f.read(PREAMBLE.size)
-    if raw[:len(MAGIC)] != MAGIC[:len(raw[:len(MAGIC)])] or not raw:
+    if not raw:
+        raise _fail(name, "not a unified checkpoint: the file is empty")
+    if raw[:len(MAGIC)] != MAGIC[:len(raw[:len(MAGIC)])]:
         hint = next((h for k, h in _FOREIGN_HINTS.items() if raw.startswith(k)), "")
         raise _fail(name, f"not a unified checkpoint: bytes 0..{len(MAGIC)} are "
                           f"{raw[:len(MAGIC)]!r}, expected {MAGIC!r}{hint}")
@@ -62,9 +64,10 @@ def _read_header(f: BinaryIO, name: str, size: int) -> tuple[dict, int]:
     header_bytes = f.read(header_nbytes)
     crc = zlib.crc32(header_bytes)
     if crc != header_crc:
+        end = PREAMBLE.size + header_nbytes
         raise _fail(name, f"header CRC32 mismatch: stored 0x{header_crc:08x} (offset 20), "
-                          f"computed 0x{crc:08x} over bytes {PREAMBLE.size}..{PREAMBLE.size + "
-                          f"header_nbytes}; the file is corrupted")
+                          f"computed 0x{crc:08x} over bytes {PREAMBLE.size}..{end}; the file "
+                          "is corrupted")
     try:
         header = json.loads(header_bytes.decode("utf-8"), parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
@@ -110,9 +113,10 @@ def _check_tensor_table(header: dict, name: str, data_start: int, size: int) -> 
                           f"hold {end} bytes")
     if data_start + end > size:
         cut = next(e for e in header["tensors"] if data_start + e["offset"] + e["nbytes"] > size)
+        start = data_start + cut["offset"]
         raise _fail(name, f"truncated: the file has {size} bytes but its data ends at byte "
                           f"{data_start + end}; tensor {cut['name']!r} needs bytes "
-                          f"{data_start + cut['offset']}..{data_start + cut['offset'] + cut['nbytes']}")
+                          f"{start}..{start + cut['nbytes']}")
     if data_start + end < size:
         raise _fail(name, f"{size - data_start - end} unexpected bytes after the data section "
                           f"(which ends at byte {data_start + end}); the file is corrupted")
@@ -125,7 +129,11 @@ def _is_uint(value: Any) -> bool:
 
 def _read_tensor(f: BinaryIO, name: str, data_start: int, entry: dict, index: int) -> np.ndarray:
     dtype = np.dtype(entry["dtype"]).newbyteorder("<")
-    array = np.empty(entry["shape"], dtype)
+    try:
+        array = np.empty(entry["shape"], dtype)
+    except ValueError as exc:  # too many dims, or dims whose product overflows (with a 0 dim)
+        raise _fail(name, f"header field tensors[{index}].shape {entry['shape']} is not "
+                          f"valid: {exc}") from None
     offset = data_start + entry["offset"]
     f.seek(offset)
     view = memoryview(array.reshape(-1).view(np.uint8))
@@ -140,8 +148,9 @@ def _read_tensor(f: BinaryIO, name: str, data_start: int, entry: dict, index: in
     return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
 
-def _decode(node: Any, arrays: list, name: str, where: str, depth: int) -> Any:
-    """A JSON node back to the Python object (kinds listed in FORMAT-checkpoint.md)."""
+def _decode(node: Any, arrays: list, memo: dict, name: str, where: str, depth: int) -> Any:
+    """A JSON node back to the Python object (kinds listed in FORMAT-checkpoint.md); `memo`
+    gives one object per tensor table entry, so an object saved twice loads as one."""
     if depth > MAX_DEPTH:
         raise _fail(name, f"{where} is nested more than {MAX_DEPTH} levels deep")
     if node is None or isinstance(node, (bool, str)):
@@ -152,7 +161,7 @@ def _decode(node: Any, arrays: list, name: str, where: str, depth: int) -> Any:
     if kind in ("int", "float") and isinstance(value, (int, float, str)):
         return _number(kind, value, name, where)
     if kind in ("list", "tuple") and isinstance(value, list):
-        items = [_decode(v, arrays, name, f"{where}.{kind}[{i}]", depth + 1)
+        items = [_decode(v, arrays, memo, name, f"{where}.{kind}[{i}]", depth + 1)
                  for i, v in enumerate(value)]
         return items if kind == "list" else tuple(items)
     if kind in ("dict", "ordered_dict") and isinstance(value, list):
@@ -160,13 +169,16 @@ def _decode(node: Any, arrays: list, name: str, where: str, depth: int) -> Any:
         for i, pair in enumerate(value):
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _fail(name, f"header field {where}.{kind}[{i}] must be a [key, value] pair")
-            key = _decode(pair[0], arrays, name, f"{where}.{kind}[{i}][0]", depth + 1)
+            key = _decode(pair[0], arrays, memo, name, f"{where}.{kind}[{i}][0]", depth + 1)
             if not (key is None or isinstance(key, (str, int, float))):
                 raise _fail(name, f"header field {where}.{kind}[{i}][0] is not a valid key")
-            out[key] = _decode(pair[1], arrays, name, f"{where}.{kind}[{i}][1]", depth + 1)
+            out[key] = _decode(pair[1], arrays, memo, name, f"{where}.{kind}[{i}][1]", depth + 1)
         return out
     if kind in ("tensor", "ndarray") and _is_uint(value) and value < len(arrays):
-        return _tensor(node, arrays[value], name, where) if kind == "tensor" else arrays[value]
+        if value not in memo:
+            memo[value] = (_tensor(node, arrays[value], name, where) if kind == "tensor"
+                           else arrays[value])
+        return memo[value]
     raise _fail(name, f"header field {where} is not a valid node: {str(node)[:80]}")
 
 

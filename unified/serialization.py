@@ -10,24 +10,17 @@ import io
 import json
 import math
 import os
-import struct
 import zlib
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from unified._atomic import atomic_write
-from unified.errors import CheckpointError, located
-from unified.tensor import Tensor, wrap
+from unified._checkpoint_read import (ARRAY_DTYPES, FORMAT_VERSION, MAGIC, MAX_DEPTH, PREAMBLE,
+                                      TENSOR_DTYPES, read_checkpoint)
+from unified.errors import located
+from unified.tensor import Tensor
 
-MAGIC = b"\x89UCKPT\r\n"  # PNG-style: a non-ASCII first byte and a CRLF catch text-mode copies
-FORMAT_VERSION = 1
-PREAMBLE = struct.Struct("<8sIQI")  # magic, format version, header nbytes, header CRC32
-MAX_DEPTH = 200
-# dtypes a tensor may have, plus those NumPy arrays in a checkpoint may have
-TENSOR_DTYPES = ("float32", "int32", "int64", "bool", "uint8")
-ARRAY_DTYPES = TENSOR_DTYPES + ("float64", "float16", "int8", "int16", "uint16", "uint32",
-                                "uint64")
 
 
 @located
@@ -153,16 +146,6 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, *,
     if hasattr(f, "read"):
         name = getattr(f, "name", None) or "<file object>"
         source = f if hasattr(f, "seek") and f.seekable() else io.BytesIO(f.read())
-        return _read(source, str(name))  # type: ignore[arg-type]
+        return read_checkpoint(source, str(name))  # type: ignore[arg-type]
     with open(f, "rb") as source:  # type: ignore[arg-type]
-        return _read(source, os.fspath(f))  # type: ignore[arg-type]
-
-
-def _read(f: BinaryIO, name: str) -> Any:
-    from unified._checkpoint_reader import read_checkpoint
-
-    return read_checkpoint(f, name)
-
-
-def checkpoint_error(name: str, message: str) -> CheckpointError:
-    return CheckpointError(f"load: {name}: {message}")
+        return read_checkpoint(source, os.fspath(f))

@@ -82,7 +82,8 @@ class DataLoader:
         return (self._fetch(indices) for indices in self.batch_sampler)
 
     def _fetch(self, indices: list) -> Any:
-        if self.collate_fn is default_collate and isinstance(self.dataset, TensorDataset):
+        if self.collate_fn is default_collate and isinstance(self.dataset, TensorDataset) \
+                and type(self.dataset).__getitem__ is TensorDataset.__getitem__:
             return self.dataset._get_batch(wrap(np.asarray(indices, np.int64)))
         return self.collate_fn([self.dataset[i] for i in indices])
 

@@ -167,7 +167,7 @@ def _split_lengths(n: int, lengths: list) -> list[int]:
         for i, count in enumerate(counts):
             if count == 0:
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an "
-                              "empty dataset.", stacklevel=3)
+                              "empty dataset.", stacklevel=4)
         return counts
     for i, x in enumerate(lengths):
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0:

@@ -3,10 +3,12 @@ torch.nn.functional's and torch's names and defaults. Each is a thin call to a r
 through the dispatcher (unified/dispatch.py); one module per op family, each listing its
 public names in __all__."""
 
-from unified.functional import activation, conv, indexing, linalg, loss, math, norm, random
+from unified.functional import activation, attention, conv, indexing, linalg, loss, math, norm
+from unified.functional import random
 from unified.functional import reduction, selection, shape
 from unified.functional._call import call_op
 from unified.functional.activation import *  # noqa: F403
+from unified.functional.attention import *  # noqa: F403
 from unified.functional.conv import *  # noqa: F403
 from unified.functional.indexing import *  # noqa: F403
 from unified.functional.linalg import *  # noqa: F403
@@ -19,7 +21,7 @@ from unified.functional.selection import *  # noqa: F403
 from unified.functional.shape import *  # noqa: F403
 
 __all__ = sorted(
-    set(activation.__all__) | set(conv.__all__) | set(indexing.__all__) | set(linalg.__all__)
+    set(activation.__all__) | set(attention.__all__) | set(conv.__all__) | set(indexing.__all__) | set(linalg.__all__)
     | set(loss.__all__) | set(math.__all__) | set(norm.__all__) | set(random.__all__)
     | set(reduction.__all__) | set(selection.__all__) | set(shape.__all__)
 ) + ["call_op"]

@@ -14,7 +14,7 @@ from unified.grad_mode import no_grad
 from unified.ops import nn as ops
 from unified.tensor import Tensor
 
-__all__ = ["batch_norm", "layer_norm", "log_softmax", "softmax"]
+__all__ = ["batch_norm", "group_norm", "layer_norm", "log_softmax", "softmax"]
 
 
 def _dim_attr(op: str, dim) -> dict:
@@ -110,4 +110,31 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     inputs = (input.contiguous(), _contiguous(weight, ones(*shape)),
               _contiguous(bias, zeros(*shape)))
     out, _, _ = apply(ops.layer_norm, inputs, {"normalized_shape": shape, "eps": float(eps)})
+    return out
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize (N, C, ...) input over groups of C / num_groups channels (and all spatial
+    positions), then scale and shift per channel. Composed of reshape, mean and var ops.
+
+    >>> import unified as U, unified.functional as F
+    >>> [round(v, 3) for v in F.group_norm(U.tensor([[1.0, 3.0]]), 1).flatten().tolist()]
+    [-1.0, 1.0]
+    """
+    from unified.errors import ShapeError, fmt_shape
+
+    if input.ndim < 2 or num_groups <= 0 or input.shape[1] % num_groups:
+        raise ShapeError(f"group_norm: input shape {fmt_shape(input.shape)} needs (N, C, ...) "
+                         f"with C divisible by num_groups={num_groups}")
+    n, c = input.shape[0], input.shape[1]
+    grouped = input.reshape(n, num_groups, -1)
+    mean = grouped.mean(-1, keepdim=True)
+    var = grouped.var(-1, unbiased=False, keepdim=True)
+    out = ((grouped - mean) * (var + eps).rsqrt()).reshape(input.shape)
+    channel_shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(channel_shape)
+    if bias is not None:
+        out = out + bias.reshape(channel_shape)
     return out

@@ -456,7 +456,10 @@ def _located_error(message: str) -> RuntimeError:
     """A RuntimeError whose first line ends with the user's file:line (multi-line messages)."""
     location = where()
     first, sep, rest = message.partition("\n")
-    exc = RuntimeError(f"{first} at {location}{sep}{rest}" if location else message)
+    if location:
+        head, colon = (first[:-1], ":") if first.endswith(":") else (first, "")
+        message = f"{head} at {location}{colon}{sep}{rest}"
+    exc = RuntimeError(message)
     exc._unified_located = True  # type: ignore[attr-defined]
     return exc
 

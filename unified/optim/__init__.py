@@ -9,4 +9,4 @@ from unified.optim.optimizer import Optimizer
 from unified.optim.rmsprop import RMSprop
 from unified.optim.sgd import SGD
 
-__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

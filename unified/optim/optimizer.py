@@ -7,9 +7,10 @@ goes through the dispatcher and a traced training step records it."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from copy import deepcopy
 from itertools import chain
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from unified.errors import attach_location
 from unified.grad_mode import enable_grad, no_grad
@@ -56,7 +57,8 @@ def lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
 
 class Optimizer:
     """Base class: holds `param_groups` (dicts with 'params' and the hyper-parameters) and
-    `state` (a dict per parameter). Subclasses implement step().
+    `state` (a dict per parameter). Subclasses implement step(), or `_update(p, group)` (one
+    parameter's in-place update) with `step` returning `self._step_all(closure)`.
 
     >>> import unified as U
     >>> w = U.tensor([1.0, 2.0], requires_grad=True)
@@ -153,13 +155,22 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")
 
-    @staticmethod
-    def _closure_loss(closure: Callable[[], Any] | None) -> Any:
-        """Run the closure (with gradients on) that recomputes the loss, as PyTorch does."""
-        if closure is None:
-            return None
-        with enable_grad():
-            return closure()
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _update()")
+
+    def _step_all(self, closure: Callable[[], Any] | None) -> Any:
+        """Run the closure (with gradients on, as PyTorch does), then `_update` every parameter
+        that has a gradient, under no_grad; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+        return loss
 
     # ---- state_dict -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -4,9 +4,9 @@ optimizer.py; adaptive methods are in adam.py, adamw.py and rmsprop.py."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from unified.grad_mode import no_grad
 from unified.optim.optimizer import Optimizer, check_hyper, invalid, lr_value
 from unified.tensor import Tensor
 
@@ -50,13 +50,7 @@ class SGD(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
+        return self._step_all(closure)
 
     def _update(self, p: Tensor, group: dict[str, Any]) -> None:
         grad = -p.grad if group["maximize"] else p.grad
