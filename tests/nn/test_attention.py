@@ -66,9 +66,9 @@ def test_mha_batch_first_matches_numpy(rng):
 def test_mha_sequence_first_and_unbatched_layouts(rng):
     mha = nn.MultiheadAttention(6, 3)
     x = rng.standard_normal((2, 4, 6)).astype(np.float32)  # (N, L, E)
-    ref_out, ref_w = mha_ref(x, x, x, params_of(mha), 3)
+    ref_out, _ = mha_ref(x, x, x, params_of(mha), 3)
     xs = U.tensor(x.transpose(1, 0, 2))  # (L, N, E)
-    out, weights = mha(xs, xs, xs)
+    out, _ = mha(xs, xs, xs)
     np.testing.assert_allclose(out.detach().numpy(), ref_out.transpose(1, 0, 2), rtol=1e-4,
                                atol=1e-5)
     single, w_single = mha(U.tensor(x[0]), U.tensor(x[0]), U.tensor(x[0]), need_weights=True)

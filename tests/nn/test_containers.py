@@ -1,9 +1,10 @@
 """Sequential, ModuleList and ModuleDict: registration (parameters/state_dict see children),
 indexing, slicing, mutation and forward order."""
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
-from collections import OrderedDict
 
 import unified as U
 from unified import nn

@@ -15,7 +15,7 @@ from tests.nn.numeric import numeric_grad, params64, weighted_backward
 def conv2d_ref(x, w, b, stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """Direct convolution; pad is (top, left, bottom, right) zeros."""
     x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[2]), (pad[1], pad[3])))
-    n, c, h, wd = x.shape
+    n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     oh = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (wd - dilation[1] * (kw - 1) - 1) // stride[1] + 1
@@ -96,7 +96,7 @@ def test_conv2d_wrong_channels_and_bad_arguments():
 
 
 def conv_transpose2d_ref(x, w, b, stride, padding, output_padding):
-    n, cin, h, wd = x.shape
+    n, _, h, wd = x.shape
     _, cout, kh, kw = w.shape
     full_h, full_w = (h - 1) * stride + kh, (wd - 1) * stride + kw
     out = np.zeros((n, cout, full_h + output_padding, full_w + output_padding))

@@ -66,7 +66,7 @@ def test_reassigning_and_deleting_attributes():
     del block.fc
     assert "fc" not in block._modules
     with pytest.raises(AttributeError, match="'Block' object has no attribute 'fc'"):
-        block.fc
+        _ = block.fc
     block.plain = 3
     assert block.plain == 3 and "plain" not in block._modules
 

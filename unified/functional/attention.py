@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 
 from unified.creation import arange
+from unified.functional.indexing import masked_fill
 from unified.functional.linalg import matmul
 from unified.functional.norm import softmax
 from unified.functional.random import dropout
-from unified.functional.indexing import masked_fill
 from unified.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
