@@ -52,7 +52,7 @@ def train(kind: str = "cnn", epochs: int = 12, seed: int = 0, progress: bool = T
             opt.step()
             seen += len(y)
             bar.set_postfix(loss=f"{loss.item():.3f}",
-                            img_per_s=f"{seen / (time.perf_counter() - start):.0f}")
+                            img_per_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
         sched.step()
     return model, accuracy(model, x_test, y_test), x_test
 
