@@ -133,33 +133,15 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None =
     reads_target=False, `op(*others)` (x.copy_(y)). The result must have target's shape and
     dtype. Autograd: target's history becomes this op; its version counter is bumped so saved
     copies of the old value are detected."""
-    inputs = ((target,) if reads_target else ()) + tuple(others)
-    needs_grad = False
-    if op.grad is not None and GRAD_ENABLED.get():
-        for t in inputs:
-            if t.requires_grad:
-                needs_grad = True
-                break
+    inputs = (target,) + others if reads_target else others
+    grad_on = GRAD_ENABLED.get()
+    needs_grad = grad_on and op.grad is not None and _any_requires_grad(inputs)
     try:
-        if target.requires_grad and target._grad_fn is None and GRAD_ENABLED.get():
-            raise RuntimeError(
-                f"{op.name}_: a leaf tensor that requires grad is being modified in place; "
-                "wrap the update in `with unified.no_grad():` (as optimizers do)"
-            )
-        if needs_grad and target._data.base is not None and target._grad_fn is not None:
-            raise RuntimeError(
-                f"{op.name}_: in-place change of a view of a tensor that requires grad is not "
-                "supported; use the out-of-place op"
-            )
+        if grad_on and target.requires_grad:
+            _check_inplace_target(op, target, needs_grad)
         arrays = tuple([t._data for t in inputs])
-        meta = op.infer(*arrays, **attrs) if attrs else op.infer(*arrays)
-        if tuple(meta.shape) != target._data.shape or meta.dtype != target._data.dtype:
-            raise ValueError(
-                f"{op.name}_: result {tuple(meta.shape)} {meta.dtype} does not fit the in-place "
-                f"target {target._data.shape} {target._data.dtype}"
-            )
-        if not target._data.flags.writeable:
-            raise ValueError(f"{op.name}_: the target tensor is read-only")
+        if not op.same_shape_fast:  # elementwise kernels check shapes against the target
+            _check_fits(op, target, arrays, attrs)
         if needs_grad and reads_target:
             # the node sees the old value (a copy when its grad reads it) with the old history
             old = wrap(contiguous_array(target._data) if op.saves_inputs else target._data)
@@ -173,10 +155,32 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None =
         raise
     version_counter(target)[0] += 1
     if needs_grad:
-        node_inputs = ((old,) if reads_target else ()) + tuple(others)
-        node = Node(op, node_inputs, attrs, (target,) if op.saves_output else None)
+        node_inputs = ((old,) + others) if reads_target else others
+        target._grad_fn = Node(op, node_inputs, attrs, (target,) if op.saves_output else None)
         target.requires_grad = True
-        target._grad_fn = node
         target._out_index = 0
-    _notify(op, inputs, attrs, target)
+    if OBSERVERS.get():
+        _notify(op, inputs, attrs, target)
     return target
+
+
+def _check_inplace_target(op: OpDef, target: Tensor, needs_grad: bool) -> None:
+    if target._grad_fn is None:
+        raise RuntimeError(
+            f"{op.name}_: a leaf tensor that requires grad is being modified in place; "
+            "wrap the update in `with unified.no_grad():` (as optimizers do)"
+        )
+    if needs_grad and target._data.base is not None:
+        raise RuntimeError(
+            f"{op.name}_: in-place change of a view of a tensor that requires grad is not "
+            "supported; use the out-of-place op"
+        )
+
+
+def _check_fits(op: OpDef, target: Tensor, arrays: tuple, attrs: dict | None) -> None:
+    meta = op.infer(*arrays, **attrs) if attrs else op.infer(*arrays)
+    if tuple(meta.shape) != target._data.shape or meta.dtype != target._data.dtype:
+        raise ValueError(
+            f"{op.name}_: result {tuple(meta.shape)} {meta.dtype} does not fit the in-place "
+            f"target {target._data.shape} {target._data.dtype}"
+        )

@@ -15,10 +15,18 @@ constexpr float kInvSqrt2 = 0.7071067811865476f;
 
 // ---- dtype switches ---------------------------------------------------------------------
 
+// Arity, then every input broadcastable to output 0.
+Status check_shapes(const KernelArgs& args, const char* name, int num_inputs) {
+  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, num_inputs, 1));
+  for (int i = 0; i < num_inputs; ++i)
+    UNIFIED_RETURN_IF_ERROR(check_broadcast(name, args.in(i), args.out(0)));
+  return Status::ok();
+}
+
 // Binary op with the same dtype in and out; F is a functor template over the element type.
 template <template <class> class F>
 Status binary_same(const KernelArgs& args, const char* name, bool float_only) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, 2, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 2));
   const TensorView &a = args.in(0), &b = args.in(1), &o = args.out(0);
   if (a.dtype != b.dtype || a.dtype != o.dtype)
     return make_status(StatusCode::kTypeError, name, ": dtypes differ: ", dtype_name(a.dtype),
@@ -42,7 +50,7 @@ Status binary_same(const KernelArgs& args, const char* name, bool float_only) {
 // Comparison: same input dtypes, bool output.
 template <template <class> class F>
 Status compare(const KernelArgs& args, const char* name) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, 2, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 2));
   const TensorView &a = args.in(0), &b = args.in(1), &o = args.out(0);
   UNIFIED_RETURN_IF_ERROR(check_dtype(o, DType::kBool, name, "output"));
   if (a.dtype != b.dtype)
@@ -61,7 +69,7 @@ Status compare(const KernelArgs& args, const char* name) {
 // Float32 unary op; F is a functor reading the attrs it needs.
 template <class F>
 Status unary_float(const KernelArgs& args, const char* name, F f) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, 1, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 1));
   UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(0), DType::kFloat32, name, "input"));
   UNIFIED_RETURN_IF_ERROR(check_dtype(args.out(0), DType::kFloat32, name, "output"));
   unary_loop<float, float>(args.out(0), args.in(0), f);
@@ -71,7 +79,7 @@ Status unary_float(const KernelArgs& args, const char* name, F f) {
 // Unary op valid for every numeric dtype (neg, abs, sign); F is a functor template.
 template <template <class> class F>
 Status unary_numeric(const KernelArgs& args, const char* name) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, 1, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 1));
   const TensorView &a = args.in(0), &o = args.out(0);
   if (a.dtype != o.dtype) return make_status(StatusCode::kTypeError, name, ": dtypes differ");
   switch (a.dtype) {
@@ -85,7 +93,7 @@ Status unary_numeric(const KernelArgs& args, const char* name) {
 // Backward of a float unary op: (grad, saved) -> grad_input, saved is the input or output.
 template <class F>
 Status backward_float(const KernelArgs& args, const char* name, F f) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, name, 2, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 2));
   for (int i = 0; i < 2; ++i)
     UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(i), DType::kFloat32, name, i ? "saved" : "grad"));
   binary_loop<float, float, float>(args.out(0), args.in(0), args.in(1), f);
@@ -123,8 +131,22 @@ inline float gelu_tanh_inner(float x) { return kSqrt2OverPi * (x + 0.044715f * x
 
 // ---- binary kernels ---------------------------------------------------------------------
 
-Status add(const KernelArgs& a) { return binary_same<AddF>(a, "add", false); }
-Status sub(const KernelArgs& a) { return binary_same<SubF>(a, "sub", false); }
+// add/sub take PyTorch's `alpha` (a + alpha * b); alpha != 1 is float32 only (Python checks).
+template <template <class> class F>
+Status scaled(const KernelArgs& args, const char* name, float sign) {
+  const double alpha = args.attrs->get_float("alpha", 1.0);
+  if (alpha == 1.0) return binary_same<F>(args, name, false);
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 2));
+  for (int i = 0; i < 2; ++i)
+    UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(i), DType::kFloat32, name, "input with alpha"));
+  const float k = sign * static_cast<float>(alpha);
+  binary_loop<float, float, float>(args.out(0), args.in(0), args.in(1),
+                                   [k](float x, float y) { return x + k * y; });
+  return Status::ok();
+}
+
+Status add(const KernelArgs& a) { return scaled<AddF>(a, "add", 1.0f); }
+Status sub(const KernelArgs& a) { return scaled<SubF>(a, "sub", -1.0f); }
 Status mul(const KernelArgs& a) { return binary_same<MulF>(a, "mul", false); }
 Status div(const KernelArgs& a) { return binary_same<DivF>(a, "div", true); }
 Status pow(const KernelArgs& a) { return binary_same<PowF>(a, "pow", true); }
@@ -138,7 +160,7 @@ Status gt(const KernelArgs& a) { return compare<GtF>(a, "gt"); }
 Status ge(const KernelArgs& a) { return compare<GeF>(a, "ge"); }
 
 Status where(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, "where", 3, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, "where", 3));
   const TensorView &c = args.in(0), &a = args.in(1), &b = args.in(2), &o = args.out(0);
   UNIFIED_RETURN_IF_ERROR(check_dtype(c, DType::kBool, "where", "condition"));
   if (a.dtype != b.dtype || a.dtype != o.dtype)
@@ -174,7 +196,7 @@ Status cast_from(const TensorView& in, const TensorView& out) {
 // cast: convert to the output's dtype (float -> int truncates toward zero, as NumPy does).
 // With equal dtypes it is a strided copy (the `contiguous` path of eager views).
 Status cast(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, "cast", 1, 1));
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, "cast", 1));
   const TensorView &in = args.in(0), &out = args.out(0);
   switch (in.dtype) {
     case DType::kFloat32: return cast_from<float>(in, out);

@@ -1,7 +1,7 @@
 // nn kernels: topk (and its backward scatter), one_hot, and register_nn_kernels for the whole
 // family. Inputs may be strided views: topk walks "lines" along its dim with every operand's
-// own strides (nn_lines.h). softmax is in nn_softmax.cpp, batch_norm/layer_norm in nn_norm.cpp;
-// the op definitions in unified/ops/nn.py.
+// own strides (nn_lines.h). softmax is in nn_softmax.cpp, batch_norm/layer_norm in nn_norm.cpp,
+// nll_loss in loss.cpp; the op definitions in unified/ops/nn.py and unified/ops/loss.py.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -18,6 +18,7 @@ namespace unified {
 
 void register_nn_norm_kernels(KernelRegistry& reg);     // nn_norm.cpp
 void register_nn_softmax_kernels(KernelRegistry& reg);  // nn_softmax.cpp
+void register_loss_kernels(KernelRegistry& reg);        // loss.cpp
 
 namespace {
 
@@ -184,6 +185,7 @@ void register_nn_kernels(KernelRegistry& reg) {
   reg.add("one_hot", one_hot);
   register_nn_norm_kernels(reg);
   register_nn_softmax_kernels(reg);
+  register_loss_kernels(reg);
 }
 
 }  // namespace unified

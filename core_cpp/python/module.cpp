@@ -139,10 +139,10 @@ void run(int kernel_id, const py::tuple& inputs, const py::tuple& outputs, py::h
   if (!status.is_ok()) raise_status(status);
 }
 
-// The eager fast path for elementwise ops whose inputs all have one shape and are float32
-// (the output then has that shape and dtype: what the op's infer rule gives in that case).
-// Returns the new output array, or None when the inputs do not qualify (the caller then takes
-// the general route through the op's infer rule).
+// The eager fast path for elementwise ops whose inputs are all float32 and either of one
+// shape or 0-d (a scalar operand broadcasts): the output then has that shape and dtype, which is
+// what the op's infer rule gives in that case. Returns the new output array, or None when the
+// inputs do not qualify (the caller then takes the general route through the op's infer rule).
 py::object run_same(int kernel_id, const py::tuple& inputs, py::handle attrs) {
   const int n = static_cast<int>(inputs.size());
   if (n < 1 || n > 3) return py::none();
@@ -150,18 +150,25 @@ py::object run_same(int kernel_id, const py::tuple& inputs, py::handle attrs) {
     throw py::value_error("_core.run_same: no kernel with id " + std::to_string(kernel_id));
   auto& api = py::detail::npy_api::get();
   TensorView views[3];
-  auto* first = py::detail::array_proxy(inputs[0].ptr());
+  py::detail::PyArray_Proxy* shaped = nullptr;  // the operand that gives the output's shape
   for (int i = 0; i < n; ++i) {
     py::handle h = inputs[i];
     if (!api.PyArray_Check_(h.ptr())) return py::none();
     auto* a = py::detail::array_proxy(h.ptr());
     if (py::detail::array_descriptor_proxy(a->descr)->type_num !=
-        py::detail::npy_api::constants::NPY_FLOAT_) return py::none();
-    if (a->nd != first->nd || a->nd > kMaxDims) return py::none();
-    for (int d = 0; d < a->nd; ++d)
-      if (a->dimensions[d] != first->dimensions[d]) return py::none();
+        py::detail::npy_api::constants::NPY_FLOAT_ || a->nd > kMaxDims) return py::none();
+    if (a->nd > 0) {
+      if (shaped == nullptr) {
+        shaped = a;
+      } else {
+        if (a->nd != shaped->nd) return py::none();
+        for (int d = 0; d < a->nd; ++d)
+          if (a->dimensions[d] != shaped->dimensions[d]) return py::none();
+      }
+    }
     view_from_array(h, &views[i], "input", i, false);
   }
+  auto* first = shaped ? shaped : py::detail::array_proxy(inputs[0].ptr());
   PyObject* out = api.PyArray_NewFromDescr_(api.PyArray_Type_, api.PyArray_DescrFromType_(
       py::detail::npy_api::constants::NPY_FLOAT_), first->nd, first->dimensions, nullptr,
       nullptr, 0, nullptr);
@@ -217,7 +224,7 @@ PYBIND11_MODULE(_core, m) {
         "Run kernel `kernel_id` on numpy arrays; outputs are preallocated and filled.");
   m.def("run_same", &run_same, py::arg("kernel_id"), py::arg("inputs"),
         py::arg("attrs") = py::none(),
-        "Elementwise fast path: all inputs float32 of one shape -> new output, else None.");
+        "Elementwise fast path: float32 inputs of one shape (or 0-d) -> new output, else None.");
   m.def("tune_allocator", &tune_allocator,
         "Raise glibc's mmap/trim thresholds so large freed blocks are reused (process-wide).");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));

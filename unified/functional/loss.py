@@ -83,40 +83,19 @@ def _check_index_target(op: str, input: Tensor, target: Tensor) -> None:
             "targets must be float32 with the input's shape; cast indices with .long())")
 
 
-def _out_of_range(op: str, target: Tensor, valid: Tensor, num_classes: int,
-                  ignore_index: int) -> IndexError:
-    """The error for a class index outside [0, C), found with ops (on the error path only)."""
-    outside = where(valid, where(target < 0, True, target >= num_classes), False)
-    first = int(cast(outside, _F32).flatten().argmax().item())
-    value = int(target.flatten()[first].item())
-    return IndexError(f"{op}: target {value} is out of bounds for {num_classes} classes "
-                      f"(valid targets are 0..{num_classes - 1}, or ignore_index={ignore_index})")
-
-
-def _nll_terms(op: str, logp: Tensor, target: Tensor, weight: Tensor | None,
-               ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-element -w[t] * logp[t] (0 where ignored), the effective weights w[t] (0 where
-    ignored) and the kept mask, for batched logp (N, C, ...) and target (N, ...)."""
-    num_classes = logp.shape[1]
-    valid = target != ignore_index
-    safe = where(valid, target, 0)
+def _nll(op: str, logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+         reduction: str) -> tuple[Tensor, Tensor]:
+    """The nll_loss op: (loss, total_weight). weight is always passed (ones when None); an
+    out-of-range target's IndexError names `op` (cross_entropy reports as itself)."""
+    num_classes = logp.shape[0 if logp.ndim == 1 else 1]
+    weight = ones(num_classes) if weight is None else _float(weight)
     try:
-        picked = gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
-    except IndexError:
-        raise _out_of_range(op, target, valid, num_classes, ignore_index) from None
-    if weight is None:
-        w = cast(valid, _F32)
-    else:
-        w_t = index_select(weight, 0, safe.flatten()).reshape(safe.shape)
-        w = where(valid, w_t, 0.0)
-    return -(picked * w), w, valid
-
-
-def _batched(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
-    """(C,) input and () target as a batch of one, so one code path handles both."""
-    if input.ndim == 1:
-        return input.unsqueeze(0), target.unsqueeze(0), True
-    return input, target, False
+        return call_op(loss_ops.nll_loss, logp, target, weight, ignore_index=ignore_index,
+                       reduction=reduction)
+    except IndexError as exc:
+        if op != "nll_loss" and exc.args and isinstance(exc.args[0], str):
+            exc.args = (exc.args[0].replace("nll_loss:", f"{op}:", 1),) + exc.args[1:]
+        raise
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
@@ -133,20 +112,20 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     _require_tensor("nll_loss", "target", target)
     _check_class_shapes("nll_loss", input, target, weight)
     _check_index_target("nll_loss", input, target)
-    logp, target, unbatched = _batched(_float(input), target)
-    loss, w, _ = _nll_terms("nll_loss", logp, target, weight, int(ignore_index))
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    if reduction == "sum":
-        return loss.sum()
-    return loss.squeeze(0) if unbatched else loss
+    return _nll("nll_loss", _float(input), target, weight, int(ignore_index), reduction)[0]
 
 
-def _smoothing_terms(logp: Tensor, weight: Tensor | None, valid: Tensor) -> Tensor:
-    """PyTorch's smoothing loss per element: -sum_c w_c logp_c, 0 where ignored."""
+def _smoothing_loss(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                    reduction: str, total_weight: Tensor) -> Tensor:
+    """PyTorch's smoothing term: -sum_c w_c logp_c per target (0 where ignored), reduced like
+    the nll term ('mean' divides by the same total weight of the kept targets)."""
+    class_dim = 0 if logp.ndim == 1 else 1
     if weight is not None:
-        logp = logp * weight.reshape((1, -1) + (1,) * (logp.ndim - 2))
-    return where(valid, -_sum(logp, 1), 0.0)
+        logp = logp * (weight if logp.ndim <= 2 else weight.reshape((-1,) + (1,) * (logp.ndim - 2)))
+    smooth = where(target != ignore_index, -_sum(logp, class_dim), 0.0)
+    if reduction == "mean":
+        return smooth.sum() / total_weight
+    return smooth.sum() if reduction == "sum" else smooth
 
 
 def _cross_entropy_probs(logp: Tensor, target: Tensor, weight: Tensor | None,
@@ -158,6 +137,13 @@ def _cross_entropy_probs(logp: Tensor, target: Tensor, weight: Tensor | None,
         target = target * (1 - label_smoothing) + label_smoothing / num_classes
     loss = -_sum(logp * target, 1)
     return _reduce(loss, reduction)
+
+
+def _batched(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """(C,) input and (C,) probability target as a batch of one."""
+    if input.ndim == 1:
+        return input.unsqueeze(0), target.unsqueeze(0), True
+    return input, target, False
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -179,24 +165,20 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          f"{label_smoothing}")
     if input.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class dimension, got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
     if target.dtype == _F32 and tuple(target.shape) == tuple(input.shape):
         _check_weight("cross_entropy", input, weight)
-        logp, target, unbatched = _batched(log_softmax(input, 0 if input.ndim == 1 else 1),
-                                           target)
+        logp, target, unbatched = _batched(log_softmax(input, class_dim), target)
         loss = _cross_entropy_probs(logp, target, weight, reduction, label_smoothing)
         return loss.squeeze(0) if unbatched and reduction == "none" else loss
     _check_class_shapes("cross_entropy", input, target, weight)
     _check_index_target("cross_entropy", input, target)
-    logp, target, unbatched = _batched(log_softmax(input, 0 if input.ndim == 1 else 1), target)
-    loss, w, valid = _nll_terms("cross_entropy", logp, target, weight, int(ignore_index))
-    if label_smoothing > 0:
-        smooth = _smoothing_terms(logp, weight, valid)
-        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / logp.shape[1])
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    if reduction == "sum":
-        return loss.sum()
-    return loss.squeeze(0) if unbatched else loss
+    logp = log_softmax(input, class_dim)
+    loss, total_weight = _nll("cross_entropy", logp, target, weight, int(ignore_index), reduction)
+    if label_smoothing == 0:
+        return loss
+    smooth = _smoothing_loss(logp, target, weight, int(ignore_index), reduction, total_weight)
+    return loss * (1 - label_smoothing) + smooth * (label_smoothing / logp.shape[class_dim])
 
 
 # ---- elementwise losses ----------------------------------------------------------------------

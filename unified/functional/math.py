@@ -53,7 +53,8 @@ def _scalar(value, like_dtype: np.dtype) -> Tensor:
     return t
 
 
-def _binary(op, a, b):
+def _operands(a, b) -> tuple:
+    """Two tensors of one dtype from tensors and/or Python numbers (PyTorch's promotion)."""
     if a.__class__ is not Tensor:
         if b.__class__ is not Tensor:
             b = _scalar(b, _F32)
@@ -64,7 +65,11 @@ def _binary(op, a, b):
         dtype = promote(a._data.dtype, b._data.dtype)
         a = a if a.dtype == dtype else cast(a, dtype)
         b = b if b.dtype == dtype else cast(b, dtype)
-    return apply(op, (a, b))
+    return a, b
+
+
+def _binary(op, a, b):
+    return apply(op, _operands(a, b))
 
 
 def _to_float(a, b):
@@ -80,16 +85,26 @@ def add(input, other, alpha: float = 1) -> Tensor:
     >>> import unified as U
     >>> U.add(U.tensor([1.0, 2.0]), 10.0).tolist()
     [11.0, 12.0]
+    >>> U.add(U.tensor([1.0, 2.0]), U.tensor([1.0, 1.0]), alpha=-0.5).tolist()
+    [0.5, 1.5]
     """
     if alpha != 1:
-        other = mul(other, alpha)
+        return _scaled(ops.add, input, other, alpha)
     return _binary(ops.add, input, other)
 
 
 def sub(input, other, alpha: float = 1) -> Tensor:
     if alpha != 1:
-        other = mul(other, alpha)
+        return _scaled(ops.sub, input, other, alpha)
     return _binary(ops.sub, input, other)
+
+
+def _scaled(op, input, other, alpha) -> Tensor:
+    """a +/- alpha * b in one kernel when both are float32, else as mul then add/sub."""
+    a, b = _operands(input, other)
+    if a.dtype == _F32 and b.dtype == _F32:
+        return apply(op, (a, b), {"alpha": builtins.float(alpha)})
+    return _binary(op, a, mul(b, alpha))
 
 
 def mul(input, other) -> Tensor:
@@ -222,9 +237,12 @@ def _operand(target: Tensor, other) -> Tensor:
 
 
 def add_(input: Tensor, other, alpha: float = 1) -> Tensor:
+    other = _operand(input, other)
+    if alpha != 1 and input.dtype == _F32:
+        return apply_inplace(ops.add, input, (other,), {"alpha": builtins.float(alpha)})
     if alpha != 1:
         other = mul(other, alpha)
-    return apply_inplace(ops.add, input, (_operand(input, other),))
+    return apply_inplace(ops.add, input, (other,))
 
 
 def mul_(input: Tensor, other) -> Tensor:

@@ -47,10 +47,12 @@ def _pow_grad(g, a, b, out):
     return _pair(a, b, lambda: F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0)))), grad_b)
 
 
-add = _binary("add", lambda g, a, b, out: _pair(a, b, lambda: g, lambda: g),
-              "Add", EWC, saves_inputs=False)
-sub = _binary("sub", lambda g, a, b, out: _pair(a, b, lambda: g, lambda: F.neg(g)),
-              "Sub", saves_inputs=False)
+add = _binary("add", lambda g, a, b, out, alpha=1.0: _pair(
+    a, b, lambda: g, lambda: g if alpha == 1.0 else F.mul(g, alpha)), "Add", EWC,
+    saves_inputs=False)
+sub = _binary("sub", lambda g, a, b, out, alpha=1.0: _pair(
+    a, b, lambda: g, lambda: F.mul(g, -alpha)), "Sub", saves_inputs=False)
+add.attrs = sub.attrs = {"alpha": 1.0}  # a + alpha * b (PyTorch's alpha); float32 when != 1
 mul = _binary("mul", lambda g, a, b, out: _pair(a, b, lambda: F.mul(g, b), lambda: F.mul(g, a)),
               "Mul", EWC)
 div = _binary("div", lambda g, a, b, out: _pair(a, b, lambda: F.div(g, b),

@@ -63,7 +63,7 @@ def normalize_axis(op: str, axis: int, ndim: int) -> int:
 def binary(op: str):
     """a, b -> broadcast shape, same dtype (the dispatcher's caller promotes first)."""
 
-    def infer(a, b):
+    def infer(a, b, **attrs):
         if a.shape == b.shape and a.dtype == b.dtype:
             return a  # the common case: any object with .shape/.dtype is a meta
         dtype = same_dtype(op, a, b)

@@ -6,10 +6,27 @@
 #include <array>
 #include <cstdint>
 
+#include "unified/status.h"
 #include "unified/tensor_view.h"
 #include "unified/threading.h"
 
 namespace unified {
+
+// Every input must broadcast to the output's shape (the loop would read out of bounds
+// otherwise): kernels check it themselves, so callers writing into an existing tensor (x.mul_(y))
+// need no separate shape inference.
+inline Status check_broadcast(const char* kernel, const TensorView& in, const TensorView& out) {
+  bool ok = in.ndim <= out.ndim;
+  for (int d = 0; ok && d < in.ndim; ++d) {
+    int64_t size = in.shape[d];
+    ok = size == 1 || size == out.shape[d + out.ndim - in.ndim];
+  }
+  if (!ok)
+    return make_status(StatusCode::kInvalidArgument, kernel, ": input of shape ", in.shape_str(),
+                       " cannot be broadcast to the output shape ", out.shape_str());
+  return Status::ok();
+}
+
 
 // Operand 0 is the output; operands 1..N-1 are inputs broadcast to the output's shape.
 template <int N>
