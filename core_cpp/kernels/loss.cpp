@@ -262,7 +262,7 @@ Status nll_loss_backward(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_class_shape("nll_loss_backward", out, target, "output"));
   UNIFIED_RETURN_IF_ERROR(check_weight("nll_loss_backward", weight,
                                        out.shape[out.ndim == 1 ? 0 : 1]));
-  if (!out.is_contiguous())
+  if (out.numel() != 0 && !out.is_contiguous())
     return make_status(StatusCode::kInvalidArgument, "nll_loss_backward: output ",
                        out.shape_str(), " must be contiguous");
   if (reduction == Reduction::kNone) {

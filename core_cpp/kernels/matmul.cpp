@@ -1,6 +1,7 @@
 // Matrix products: gemm_f32 (gemm.h, Eigen's GEMM over strided maps; the only file that
-// includes Eigen's product code) and the matmul kernel (PyTorch semantics: 1-D, 2-D and
-// batched N-D with broadcast batch dims). Ops: unified/ops/matmul.py; conv.cpp reuses gemm_f32.
+// includes Eigen's product code), the matmul kernel (PyTorch semantics: 1-D, 2-D and batched
+// N-D with broadcast batch dims) and the linear kernel (x W^T + b, one GEMM over the rows of
+// x). Ops: unified/ops/matmul.py; conv.cpp reuses gemm_f32.
 // GCC 12 flags its own AVX-512 intrinsics inside Eigen's GEMM kernel (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "unified/copy_loop.h"
 #include "unified/gemm.h"
 #include "unified/registry.h"
 #include "unified/threading.h"
@@ -225,8 +227,79 @@ Status matmul(const KernelArgs& args) {
   return Status::ok();
 }
 
+// The leading dims of `v` (all but the last) flattened into the rows of one matrix; false
+// when their strides do not collapse into one row stride (the caller then copies).
+bool as_row_matrix(const TensorView& v, MatrixRef* m) {
+  const int last = v.ndim - 1;
+  *m = {v.ptr<float>(), 1, v.shape[last], v.shape[last], v.strides[last]};
+  int64_t next_stride = -1;  // the stride the next outer dim needs to merge with the rows
+  for (int d = last - 1; d >= 0; --d) {
+    m->rows *= v.shape[d];
+    if (v.shape[d] == 1) continue;
+    if (next_stride < 0)
+      m->row_stride = v.strides[d];
+    else if (v.strides[d] != next_stride)
+      return false;
+    next_stride = v.strides[d] * v.shape[d];
+  }
+  if (m->cols == 1) m->col_stride = 1;  // keep size-1 dims out of layout checks
+  return true;
+}
+
+Status check_linear_shapes(const TensorView& x, const TensorView& w, const TensorView& b,
+                           const TensorView& y) {
+  bool ok = x.ndim >= 1 && w.ndim == 2 && b.ndim == 1 && y.ndim == x.ndim &&
+            x.shape[x.ndim - 1] == w.shape[1] && b.shape[0] == w.shape[0] &&
+            y.shape[y.ndim - 1] == w.shape[0];
+  for (int d = 0; ok && d < x.ndim - 1; ++d) ok = x.shape[d] == y.shape[d];
+  if (ok) return Status::ok();
+  return make_status(StatusCode::kInvalidArgument, "linear: shapes do not fit: input ",
+                     x.shape_str(), ", weight ", w.shape_str(), ", bias ", b.shape_str(),
+                     ", output ", y.shape_str(), " (want input (..., in), weight (out, in), ",
+                     "bias (out,), output (..., out))");
+}
+
+// y = x W^T + b: y's rows are filled with b, then the GEMM accumulates x W^T onto them (Eigen's
+// GEMM reads and writes c once either way). W^T is a transposed map of W, never a copy.
+Status linear(const KernelArgs& args) {
+  UNIFIED_RETURN_IF_ERROR(check_arity(args, "linear", 3, 1));
+  const char* roles[3] = {"input", "weight", "bias"};
+  for (int i = 0; i < 3; ++i)
+    UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(i), DType::kFloat32, "linear", roles[i]));
+  UNIFIED_RETURN_IF_ERROR(check_dtype(args.out(0), DType::kFloat32, "linear", "output"));
+  const TensorView &x = args.in(0), &w = args.in(1), &b = args.in(2), &y = args.out(0);
+  UNIFIED_RETURN_IF_ERROR(check_linear_shapes(x, w, b, y));
+  if (y.numel() == 0) return Status::ok();
+  std::vector<float> x_copy, y_buffer;
+  MatrixRef xm, ym;
+  if (!as_row_matrix(x, &xm)) {
+    x_copy.resize(static_cast<size_t>(x.numel()));
+    UNIFIED_RETURN_IF_ERROR(copy_view(contiguous_view(x_copy.data(), x.dtype, x.ndim, x.shape),
+                                      x, "linear"));
+    as_row_matrix(contiguous_view(x_copy.data(), x.dtype, x.ndim, x.shape), &xm);
+  }
+  const bool y_direct = as_row_matrix(y, &ym);
+  if (!y_direct) {
+    y_buffer.resize(static_cast<size_t>(y.numel()));
+    ym = row_major(y_buffer.data(), ym.rows, ym.cols, ym.cols);
+  }
+  const float* bias = b.ptr<float>();
+  for (int64_t i = 0; i < ym.rows; ++i) {
+    float* row = ym.data + i * ym.row_stride;
+    for (int64_t j = 0; j < ym.cols; ++j) row[j * ym.col_stride] = bias[j * b.strides[0]];
+  }
+  const MatrixRef wm{w.ptr<float>(), w.shape[0], w.shape[1], w.strides[0], w.strides[1]};
+  if (xm.cols > 0) gemm_f32(xm, wm.transposed(), ym, /*accumulate=*/true);
+  if (!y_direct)
+    return copy_view(y, contiguous_view(y_buffer.data(), y.dtype, y.ndim, y.shape), "linear");
+  return Status::ok();
+}
+
 }  // namespace
 
-void register_matmul_kernels(KernelRegistry& reg) { reg.add("matmul", matmul); }
+void register_matmul_kernels(KernelRegistry& reg) {
+  reg.add("matmul", matmul);
+  reg.add("linear", linear);
+}
 
 }  // namespace unified

@@ -1,5 +1,6 @@
 """Op table rows for unified/ops/matmul.py: matmul over 1-D, 2-D and broadcast batched shapes,
-non-contiguous operands, empty dims, and mm/bmm/mv/dot/linear built on it."""
+non-contiguous operands, empty dims; mm/bmm/mv/dot built on it; the linear op (F.linear) over
+1-D, 2-D and N-D inputs, with and without bias, non-contiguous operands and partial grads."""
 
 import numpy as np
 
@@ -59,4 +60,58 @@ CASES += [
     OpCase("linear_vector_input", F.linear, _linear_ref, (Arg((4,)), Arg((3, 4)), Arg((3,)))),
     OpCase("linear_input_only_grad", F.linear, _linear_ref,
            (Arg((3, 4)), Arg((5, 4), grad=False))),
+]
+
+
+def _linear_no_bias(x, w):
+    return F.linear(x, w)
+
+
+def _linear_ref_no_bias(x, w):
+    return x @ w.T
+
+
+# (tag, input shape, weight shape): the linear op with a bias, then without one
+LINEAR_SHAPES = [
+    ("row", (1, 7), (3, 7)),
+    ("wide", (4, 9), (11, 9)),
+    ("one_feature", (5, 1), (2, 1)),
+    ("one_output", (5, 6), (1, 6)),
+    ("3d", (2, 3, 5), (4, 5)),
+    ("4d", (2, 1, 3, 4), (3, 4)),
+    ("3d_size1_middle", (3, 1, 4), (2, 4)),
+]
+CASES += [OpCase(f"linear_{tag}", F.linear, _linear_ref, (Arg(sx), Arg(sw), Arg((sw[0],))))
+          for tag, sx, sw in LINEAR_SHAPES]
+CASES += [OpCase(f"linear_{tag}_no_bias", _linear_no_bias, _linear_ref_no_bias,
+                 (Arg(sx), Arg(sw))) for tag, sx, sw in LINEAR_SHAPES]
+CASES += [
+    OpCase("linear_vector_input_no_bias", _linear_no_bias, _linear_ref_no_bias,
+           (Arg((4,)), Arg((3, 4)))),
+    # non-contiguous operands: a transposed input maps without a copy in 2-D; in 3-D its
+    # leading dims do not merge into one row stride, so the kernel copies it
+    OpCase("linear_transposed_input", F.linear, _linear_ref,
+           (Arg((3, 4), layout="transposed"), Arg((5, 4)), Arg((5,)))),
+    OpCase("linear_transposed_weight", F.linear, _linear_ref,
+           (Arg((3, 4)), Arg((5, 4), layout="transposed"), Arg((5,)))),
+    OpCase("linear_strided_all", F.linear, _linear_ref,
+           (Arg((3, 4), layout="strided"), Arg((5, 4), layout="strided"),
+            Arg((5,), layout="strided"))),
+    OpCase("linear_3d_transposed_input", F.linear, _linear_ref,
+           (Arg((2, 3, 4), layout="transposed"), Arg((5, 4)), Arg((5,)))),
+    OpCase("linear_3d_strided_input", F.linear, _linear_ref,
+           (Arg((2, 3, 4), layout="strided"), Arg((5, 4), layout="transposed"), Arg((5,)))),
+    # partial gradients: only the inputs that require grad get one
+    OpCase("linear_weight_only_grad", F.linear, _linear_ref,
+           (Arg((3, 4), grad=False), Arg((5, 4)), Arg((5,), grad=False))),
+    OpCase("linear_bias_only_grad", F.linear, _linear_ref,
+           (Arg((2, 3, 4), grad=False), Arg((5, 4), grad=False), Arg((5,)))),
+    OpCase("linear_empty_rows", F.linear, _linear_ref, (Arg((0, 4)), Arg((3, 4)), Arg((3,)))),
+    OpCase("linear_no_in_features", F.linear, _linear_ref, (Arg((2, 0)), Arg((3, 0)), Arg((3,)))),
+    # big enough that gemm_f32 splits the product across threads (rows, then columns)
+    OpCase("linear_large_rows", F.linear, _linear_ref,
+           (Arg((130, 70)), Arg((90, 70)), Arg((90,))), grad=False, rtol=1e-4, atol=1e-4),
+    OpCase("linear_large_cols_3d", F.linear, _linear_ref,
+           (Arg((2, 8, 70), layout="transposed"), Arg((300, 70)), Arg((300,))),
+           grad=False, rtol=1e-4, atol=1e-4),
 ]

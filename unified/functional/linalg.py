@@ -1,14 +1,17 @@
 """Matrix products with PyTorch's names: matmul (also `@`), mm, bmm, mv, dot and
-torch.nn.functional.linear. All run the one `matmul` op (unified/ops/matmul.py); linear adds
-its bias with the elementwise `add`. Convolutions are in conv.py."""
+torch.nn.functional.linear. The first five run the `matmul` op, linear runs the `linear` op
+(both in unified/ops/matmul.py). Convolutions are in conv.py."""
 
 from __future__ import annotations
+
+import functools
+
+import numpy as np
 
 from unified.dispatch import apply
 from unified.errors import ShapeError, fmt_shape
 from unified.ops import matmul as ops
-from unified.ops.registry import F
-from unified.tensor import Tensor
+from unified.tensor import Tensor, wrap
 
 __all__ = ["bmm", "dot", "linear", "matmul", "mm", "mv"]
 
@@ -67,15 +70,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> U.linear(U.ones(2, 3), U.ones(4, 3), U.zeros(4)).shape
     (2, 4)
     """
-    _require("linear", weight.ndim == 2,
-             f"weight must be 2-D (out_features, in_features), got {fmt_shape(weight.shape)}")
-    _require("linear", input.ndim >= 1 and input.shape[-1] == weight.shape[1],
-             f"input has {input.shape[-1] if input.ndim else 0} features but weight expects "
-             f"{weight.shape[1]} (input {fmt_shape(input.shape)}, weight "
-             f"{fmt_shape(weight.shape)})")
-    if bias is not None:
-        _require("linear", bias.shape == (weight.shape[0],),
-                 f"bias must have shape ({weight.shape[0]},) for weight "
-                 f"{fmt_shape(weight.shape)}, got {fmt_shape(bias.shape)}")
-    out = apply(ops.matmul, (input, F.transpose(weight, 0, 1)))
-    return out if bias is None else F.add(out, bias)
+    if bias is None:
+        bias = _zero_bias(weight.shape[0] if weight.ndim == 2 else 0)
+    return apply(ops.linear, (input, weight, bias))  # its infer rule checks the shapes
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_bias(out_features: int) -> Tensor:
+    """The bias of a linear without one: the op always takes three inputs. Shared between
+    calls, so read-only; it never requires grad, so its gradient is never computed."""
+    zeros = np.zeros(out_features, np.float32)
+    zeros.flags.writeable = False
+    return wrap(zeros)

@@ -1,7 +1,8 @@
 """Loss functions with torch.nn.functional's names, arguments and reductions: cross_entropy,
-nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy(_with_logits). Each is
-composed from registered ops (log_softmax, gather, where, sum, ...), so a traced training step
-records it like any other op. The loss Modules that wrap these are in unified/nn/loss.py."""
+nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy(_with_logits). Class-index
+cross_entropy is log_softmax + the nll_loss op (unified/ops/loss.py); the rest are composed
+from registered ops (where, sum, ...), so a traced training step records each like any other
+op. The loss Modules that wrap these are in unified/nn/loss.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import warnings
 
 import numpy as np
 
+from unified.creation import ones
+from unified.dispatch import apply
 from unified.errors import DTypeError, ShapeError, fmt_shape
 from unified.functional.activation import softplus
-from unified.functional.indexing import gather, index_select
-from unified.functional.math import _float, cast, clamp, log, where
+from unified.functional.math import _float, clamp, log, where
 from unified.functional.norm import log_softmax
 from unified.functional.reduction import sum as _sum
+from unified.ops import loss as loss_ops
 from unified.ops.infer import broadcast_shapes
 from unified.tensor import Tensor
 
@@ -90,8 +93,8 @@ def _nll(op: str, logp: Tensor, target: Tensor, weight: Tensor | None, ignore_in
     num_classes = logp.shape[0 if logp.ndim == 1 else 1]
     weight = ones(num_classes) if weight is None else _float(weight)
     try:
-        return call_op(loss_ops.nll_loss, logp, target, weight, ignore_index=ignore_index,
-                       reduction=reduction)
+        return apply(loss_ops.nll_loss, (logp, target, weight),
+                     {"ignore_index": ignore_index, "reduction": reduction})
     except IndexError as exc:
         if op != "nll_loss" and exc.args and isinstance(exc.args[0], str):
             exc.args = (exc.args[0].replace("nll_loss:", f"{op}:", 1),) + exc.args[1:]

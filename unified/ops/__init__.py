@@ -1,6 +1,15 @@
 """The op registry (registry.py) and the op families, one file each, matching
 core_cpp/kernels/<family>.cpp. Importing this package registers every op."""
 
-from unified.ops import conv, elementwise, index, loss, matmul, nn, random, reduce  # noqa: F401
-from unified.ops import shape  # noqa: F401
+from unified.ops import (  # noqa: F401
+    conv,
+    elementwise,
+    index,
+    loss,
+    matmul,
+    nn,
+    random,
+    reduce,
+    shape,
+)
 from unified.ops.registry import OPS, OpDef, TensorMeta, Trait, lookup, register  # noqa: F401

@@ -1,11 +1,12 @@
-"""matmul: the matrix product with PyTorch semantics (1-D, 2-D, batched N-D with broadcast batch
-dims). Kernel: core_cpp/kernels/matmul.cpp (Eigen's GEMM). linear, mm and bmm are built on it in
-unified/functional/linalg.py; conv (unified/ops/conv.py) calls the same GEMM from C++."""
+"""matmul (the matrix product with PyTorch semantics: 1-D, 2-D, batched N-D with broadcast batch
+dims) and linear (x @ W^T + b in one GEMM). Kernels: core_cpp/kernels/matmul.cpp (Eigen's GEMM).
+mm, bmm, mv and dot are matmul in unified/functional/linalg.py; conv (unified/ops/conv.py) calls
+the same GEMM from C++."""
 
 from __future__ import annotations
 
 from unified.errors import DTypeError, ShapeError, fmt_shape
-from unified.ops.infer import F32
+from unified.ops.infer import F32, require_float
 from unified.ops.registry import F, OpDef, TensorMeta, register
 
 
@@ -62,4 +63,46 @@ matmul = register(OpDef(
     name="matmul", inputs=("a", "b"), infer=matmul_infer, kernel="matmul", grad=_matmul_grad,
     onnx="MatMul",
     doc="a @ b: 1-D operands are a row (a) or a column (b); batch dims broadcast",
+))
+
+
+def _linear_infer(x, w, b):
+    for role, m in (("input", x), ("weight", w), ("bias", b)):
+        require_float("linear", m, role)
+    if len(w.shape) != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got "
+                         f"{fmt_shape(w.shape)}")
+    if len(x.shape) == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(f"linear: input has {x.shape[-1] if len(x.shape) else 0} features but "
+                         f"weight expects {w.shape[1]} (input {fmt_shape(x.shape)}, weight "
+                         f"{fmt_shape(w.shape)})")
+    if tuple(b.shape) != (w.shape[0],):
+        raise ShapeError(f"linear: bias must have shape ({w.shape[0]},) for weight "
+                         f"{fmt_shape(w.shape)}, got {fmt_shape(b.shape)}")
+    return TensorMeta(tuple(x.shape[:-1]) + (w.shape[0],), F32)
+
+
+def _linear_grad(g, x, w, b, out):
+    """With g2 and x2 the gradient and input as (rows, features) matrices (leading dims
+    flattened): dx = g W (matmul keeps x's leading dims), dW = g2^T x2 (a fresh contiguous
+    (out, in) array, so accumulating it into a leaf needs no copy), db = g2 summed over rows."""
+    needs = [getattr(t, "requires_grad", True) for t in (x, w, b)]  # metas in traced mode
+    g2 = F.reshape(g, (-1, w.shape[0])) if len(g.shape) != 2 else g
+    grad_x = F.matmul(g, w) if needs[0] else None
+    grad_w = grad_b = None
+    if needs[1]:
+        x2 = F.reshape(x, (-1, w.shape[1])) if len(x.shape) != 2 else x
+        grad_w = F.matmul(F.transpose(g2, 0, 1), x2)
+    if needs[2]:
+        grad_b = F.sum(g2, 0)
+    return grad_x, grad_w, grad_b
+
+
+linear = register(OpDef(
+    name="linear", inputs=("input", "weight", "bias"), infer=_linear_infer, kernel="linear",
+    grad=_linear_grad,
+    onnx_unsupported="lowering arrives with the ONNX exporter (issue 5): Gemm(transB=1) for "
+                     "2-D input, MatMul + Add otherwise",
+    doc="input (..., in) @ weight(out, in)^T + bias (out,); bias is always passed (F.linear "
+        "passes a shared zero vector when there is none)",
 ))

@@ -53,9 +53,10 @@ class SGD(Optimizer):
         return self._step_all(closure)
 
     def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        # alpha= keeps each line one fused kernel (a + alpha * b) instead of a mul and an add
         grad = -p.grad if group["maximize"] else p.grad
         if group["weight_decay"] != 0:
-            grad = grad + p * group["weight_decay"]
+            grad = grad.add(p, alpha=group["weight_decay"])
         momentum = group["momentum"]
         if momentum != 0:
             state = self.state[p]
@@ -63,6 +64,10 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = grad.detach().clone()
             else:
-                buf.mul_(momentum).add_(grad * (1 - group["dampening"]))
-            grad = grad + buf * momentum if group["nesterov"] else buf
-        p.add_(grad * -group["lr"])
+                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+            grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+        lr = group["lr"]
+        if isinstance(lr, Tensor):  # a 0-d tensor lr (filled in place by schedulers)
+            p.add_(grad * -lr)
+        else:
+            p.add_(grad, alpha=-lr)
