@@ -108,9 +108,16 @@ class Graph:
     def add_param(self, name: str, meta: TensorMeta) -> Node:
         return self._add("param", name, (meta,))
 
-    def add_const(self, value: np.ndarray, name: str | None = None) -> Node:
+    def add_const(self, value: np.ndarray, name: str | None = None,
+                  before: Node | None = None) -> Node:
+        """A constant; appended, or placed just before node `before` (passes keep the order
+        topological that way)."""
         value = np.asarray(value)
-        return self._add("const", name, (TensorMeta(value.shape, value.dtype),), value=value)
+        node = self._add("const", name, (TensorMeta(value.shape, value.dtype),), value=value)
+        if before is not None:
+            self.nodes.pop()
+            self.nodes.insert(self.nodes.index(before), node)
+        return node
 
     def add_call(self, op: OpDef, inputs: tuple[Ref, ...], attrs: dict | None,
                  metas: tuple[TensorMeta, ...] | None = None,
@@ -129,14 +136,32 @@ class Graph:
         self.writes.append((param, ref))
 
     # ---- editing (passes) -----------------------------------------------------------------
+    def copy(self) -> "Graph":
+        """A structural copy: new Nodes with the same ids, names, attrs, metas and sources
+        (const data is shared: treat it as read-only). Passes edit a copy, never the caller's
+        graph. Other attributes of the graph are copied shallowly."""
+        new = Graph.__new__(Graph)
+        new.__dict__.update(self.__dict__)
+        new.nodes = []
+        clones: dict[int, Node] = {}
+        for node in self.nodes:
+            inputs = tuple(Ref(clones[r.node.id], r.index) for r in node.inputs)
+            clone = dataclasses.replace(node, inputs=inputs, attrs=dict(node.attrs), users=[],
+                                        meta=dict(node.meta))
+            for ref in inputs:
+                ref.node.users.append(clone)
+            clones[node.id] = clone
+            new.nodes.append(clone)
+        new.outputs = [Ref(clones[r.node.id], r.index) for r in self.outputs]
+        new.writes = [(clones[p.id], Ref(clones[r.node.id], r.index)) for p, r in self.writes]
+        return new
+
     def replace_uses(self, old: Ref, new: Ref) -> None:
         """Point every use of `old` (in nodes, outputs, writes) at `new`."""
-        for user in list(old.node.users):
+        for user in list(dict.fromkeys(old.node.users)):
             user.inputs = tuple(new if r == old else r for r in user.inputs)
-            if not any(r.node is old.node for r in user.inputs):
-                old.node.users.remove(user)
-            if user not in new.node.users and any(r.node is new.node for r in user.inputs):
-                new.node.users.append(user)
+            _sync_users(old.node, user)
+            _sync_users(new.node, user)
         self.outputs = [new if r == old else r for r in self.outputs]
         self.writes = [(p, new if r == old else r) for p, r in self.writes]
 
@@ -170,9 +195,10 @@ class Graph:
                 if ref.node.id not in seen:
                     raise ValueError(f"graph {self.name}: {node!r} reads {ref} before it is "
                                      "defined")
-                if node not in ref.node.users:
+                reads = sum(r.node is ref.node for r in node.inputs)
+                if sum(u is node for u in ref.node.users) != reads:
                     raise ValueError(f"graph {self.name}: {ref.node!r} does not list user "
-                                     f"{node!r}")
+                                     f"{node!r} once per read ({reads})")
                 if ref.index >= len(ref.node.metas):
                     raise ValueError(f"graph {self.name}: {node!r} reads {ref} out of range")
             if node.kind == "call":
@@ -181,6 +207,10 @@ class Graph:
                 if got != tuple((tuple(m.shape), np.dtype(m.dtype)) for m in want):
                     raise ValueError(f"graph {self.name}: {node!r} ({node.op.name}) stores "
                                      f"{got} but infer gives {want}")
+            for user in node.users:
+                if not any(r.node is node for r in user.inputs):
+                    raise ValueError(f"graph {self.name}: {node!r} lists {user!r} as a user "
+                                     "but it does not read it")
             seen.add(node.id)
         for ref in self.live_refs():
             if ref.node.id not in seen:
@@ -224,6 +254,15 @@ class Graph:
         return "\n".join(out)
 
 
+def _sync_users(node: Node, user: Node) -> None:
+    """List `user` in node.users once per input of `user` that reads `node` (as _add does)."""
+    want = sum(r.node is node for r in user.inputs)
+    have = sum(u is user for u in node.users)
+    for _ in range(have - want):
+        node.users.remove(user)
+    node.users.extend([user] * (want - have))
+
+
 def _node_line(node: Node) -> str:
     types = ", ".join(fmt_meta(m) for m in node.metas)
     if node.kind == "const":
@@ -232,7 +271,7 @@ def _node_line(node: Node) -> str:
     else:
         args = ", ".join(str(r) for r in node.inputs)
         attrs = " ".join(f"{k}={fmt_attr(v)}" for k, v in node.attrs.items())
-        body = f"{node.op.name} {args}" + (f" {attrs}" if attrs else "")
+        body = " ".join(part for part in (node.op.name, args, attrs) if part)
     names = ", ".join(node.ref_name(i) for i in range(max(1, len(node.metas))))
     text = f"{names}: {types} = {body}"
     return f"{text:<60} # {node.source}" if node.source else text

@@ -33,7 +33,9 @@ _contiguous_op: OpDef | None = None  # set by unified.ops.elementwise (the `cast
 
 @contextlib.contextmanager
 def observe(callback: Callable[..., Any]) -> Iterator[None]:
-    """Call `callback(op, inputs, attrs, outputs)` for every op applied inside the block."""
+    """Call `callback(op, inputs, attrs, outputs)` for every op applied inside the block. A
+    callback with a true `observes_inplace` attribute is told about in-place ops (apply_inplace;
+    `outputs` is then the target) by an extra keyword `inplace=True` (the tracer needs it)."""
     token = OBSERVERS.set(OBSERVERS.get() + (callback,))
     try:
         yield
@@ -122,9 +124,13 @@ def _record(op: OpDef, inputs: tuple, attrs: dict | None, array: np.ndarray) -> 
     return out
 
 
-def _notify(op: OpDef, inputs: tuple, attrs: dict | None, result: Any) -> None:
+def _notify(op: OpDef, inputs: tuple, attrs: dict | None, result: Any,
+            inplace: bool = False) -> None:
     for callback in OBSERVERS.get():
-        callback(op, inputs, attrs, result)
+        if inplace and getattr(callback, "observes_inplace", False):
+            callback(op, inputs, attrs, result, inplace=True)
+        else:
+            callback(op, inputs, attrs, result)
 
 
 def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None = None,
@@ -160,7 +166,7 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None =
         target.requires_grad = True
         target._out_index = 0
     if OBSERVERS.get():
-        _notify(op, inputs, attrs, target)
+        _notify(op, inputs, attrs, target, inplace=True)
     return target
 
 

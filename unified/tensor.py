@@ -13,13 +13,18 @@ input becomes float32, and only the "cpu" device exists in eager mode for now.
 
 from __future__ import annotations
 
-from typing import Any
+import contextvars
+from typing import Any, Callable
 
 import numpy as np
 
 from unified.errors import DTypeError, fmt_shape
 
 _F32 = np.dtype(np.float32)
+# The tracer's hook (tracer/guards.py): called as hook(tensor, kind) when a tensor's value
+# is read into Python (item, tolist, numpy, bool, __array__, repr) while a function is recorded.
+VALUE_READS: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "value_reads", default=None)
 
 
 class Tensor:
@@ -151,18 +156,22 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use "
                                "tensor.detach().numpy()")
+        _read(self, "numpy")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        _read(self, "numpy")
         return self._data if dtype is None else self._data.astype(dtype)
 
     def item(self):
         if self._data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to a Python "
                              f"number, got shape {fmt_shape(self.shape)}")
+        _read(self, "item")
         return self._data.reshape(()).item()
 
     def tolist(self):
+        _read(self, "tolist")
         return self._data.tolist()
 
     def __len__(self) -> int:
@@ -179,6 +188,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is "
                                "ambiguous; use .any() or .all()")
+        _read(self, "bool")
         return bool(self._data.reshape(()))
 
     def __float__(self) -> float:
@@ -193,6 +203,7 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
+        _read(self, "print")
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ""
         if self._data.dtype != _F32:
@@ -370,6 +381,13 @@ def _shape_args(args: tuple) -> tuple:
 
 
 _new = object.__new__
+
+
+def _read(t: Tensor, kind: str) -> None:
+    """Tell the tracer (when one is recording) that t's value is read into Python."""
+    hook = VALUE_READS.get()
+    if hook is not None:
+        hook(t, kind)
 
 
 def wrap(array: np.ndarray) -> Tensor:

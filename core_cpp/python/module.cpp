@@ -197,8 +197,129 @@ py::object run_same(int kernel_id, const py::tuple& inputs, py::handle attrs) {
 
 }  // namespace
 
+// ==== executor bindings (core_cpp/executor: Plan, the arena allocation counter) ===========
+// Conversions only; building, checking and running a plan is in core_cpp/executor/plan.cpp.
+#include "../executor/plan.h"
+
+namespace {
+
+DType dtype_from_name(const std::string& name) {
+  static const std::pair<const char*, DType> kNames[] = {
+      {"float32", DType::kFloat32}, {"int32", DType::kInt32}, {"int64", DType::kInt64},
+      {"bool", DType::kBool}, {"uint8", DType::kUInt8}};
+  for (const auto& item : kNames)
+    if (name == item.first) return item.second;
+  throw py::type_error("_core.Plan: unsupported dtype '" + name + "'");
+}
+
+SlotSpec spec_from_python(py::handle item) {  // (shape, dtype name)
+  auto pair = item.cast<py::tuple>();
+  SlotSpec spec;
+  spec.shape = pair[0].cast<std::vector<int64_t>>();
+  spec.dtype = dtype_from_name(pair[1].cast<std::string>());
+  return spec;
+}
+
+std::vector<SlotSpec> specs_from_python(const py::sequence& items) {
+  std::vector<SlotSpec> specs;
+  for (auto item : items) specs.push_back(spec_from_python(item));
+  return specs;
+}
+
+// (storage, slot, byte_offset, dtype name, shape, strides in elements)
+std::vector<Operand> operands_from_python(const py::sequence& items) {
+  std::vector<Operand> ops;
+  for (auto item : items) {
+    auto t = item.cast<py::tuple>();
+    if (t.size() != 6) throw py::value_error("_core.Plan: an operand is a 6-tuple");
+    Operand op;
+    op.storage = static_cast<Storage>(t[0].cast<int>());
+    op.slot = t[1].cast<int32_t>();
+    op.byte_offset = t[2].cast<int64_t>();
+    op.view.dtype = dtype_from_name(t[3].cast<std::string>());
+    auto shape = t[4].cast<std::vector<int64_t>>();
+    auto strides = t[5].cast<std::vector<int64_t>>();
+    if (shape.size() != strides.size() || shape.size() > static_cast<size_t>(kMaxDims))
+      throw py::value_error("_core.Plan: operand shape and strides differ in length or exceed " +
+                            std::to_string(kMaxDims) + " dims");
+    op.view.ndim = static_cast<int32_t>(shape.size());
+    std::copy(shape.begin(), shape.end(), op.view.shape);
+    std::copy(strides.begin(), strides.end(), op.view.strides);
+    ops.push_back(op);
+  }
+  return ops;
+}
+
+void bind_arrays(Plan& plan, Storage storage, const py::sequence& arrays, const char* role,
+                 bool writable) {
+  if (static_cast<int>(arrays.size()) != plan.num_slots(storage))
+    throw py::value_error(std::string("_core.Plan.run: expected ") +
+                          std::to_string(plan.num_slots(storage)) + " " + role + " arrays, got " +
+                          std::to_string(arrays.size()));
+  for (int k = 0; k < static_cast<int>(arrays.size()); ++k) {
+    TensorView v;
+    view_from_array(arrays[k], &v, role, k, writable);
+    Status st = plan.bind(storage, k, v);
+    if (!st.is_ok()) raise_status(st);
+  }
+}
+
+void bind_executor(py::module_& m) {
+  py::class_<Plan>(m, "Plan", "A lowered graph run by C++ (core_cpp/executor/plan.h).")
+      .def(py::init([](int64_t arena_bytes, const py::sequence& inputs, const py::sequence& params,
+                       const py::sequence& outputs) {
+             auto plan = std::make_unique<Plan>();
+             Status st = plan->init(arena_bytes, specs_from_python(inputs),
+                                    specs_from_python(params), specs_from_python(outputs));
+             if (!st.is_ok()) raise_status(st);
+             return plan;
+           }), py::arg("arena_bytes"), py::arg("inputs"), py::arg("params"), py::arg("outputs"))
+      .def("add_const", [](Plan& plan, const py::array& value) {
+             py::array c = py::array::ensure(value, py::array::c_style);
+             TensorView v;
+             view_from_array(c, &v, "const", 0, false);
+             SlotSpec spec;
+             spec.dtype = v.dtype;
+             spec.shape.assign(v.shape, v.shape + v.ndim);
+             int slot = -1;
+             Status st = plan.add_const(spec, c.data(), &slot);
+             if (!st.is_ok()) raise_status(st);
+             return slot;
+           }, py::arg("value"), "Copy a constant into the plan; returns its slot.")
+      .def("add_step", [](Plan& plan, int kernel_id, std::string label, const py::sequence& inputs,
+                          const py::sequence& outputs, py::handle attrs) {
+             Attrs parsed = attrs.is_none() ? Attrs() : attrs.cast<Attrs>();
+             Status st = plan.add_step(kernel_id, std::move(label), operands_from_python(inputs),
+                                       operands_from_python(outputs), std::move(parsed));
+             if (!st.is_ok()) raise_status(st);
+           }, py::arg("kernel_id"), py::arg("label"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("attrs") = py::none())
+      .def("run", [](Plan& plan, const py::sequence& inputs, const py::sequence& params,
+                     const py::sequence& outputs) {
+             bind_arrays(plan, Storage::kInput, inputs, "input", false);
+             bind_arrays(plan, Storage::kParam, params, "param", true);
+             bind_arrays(plan, Storage::kOutput, outputs, "output", true);
+             Status st;
+             {
+               py::gil_scoped_release release;
+               st = plan.run();
+             }
+             if (!st.is_ok()) raise_status(st);
+           }, py::arg("inputs"), py::arg("params"), py::arg("outputs"),
+           "Run every step; params are updated and outputs filled in place.")
+      .def_property_readonly("num_steps", &Plan::num_steps)
+      .def_property_readonly("arena_bytes", &Plan::arena_bytes)
+      .def("describe", &Plan::describe);
+  m.def("executor_allocations", &executor_allocations,
+        "Arenas and constant buffers the executor has allocated so far (a run adds none).");
+}
+
+}  // namespace
+// ==== end of executor bindings ==============================================================
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "unified C++ kernels (bindings only; see core_cpp/)";
+  bind_executor(m);
 
   py::class_<Attrs>(m, "Attrs", "An op's attributes, parsed once for the kernels.")
       .def(py::init(&attrs_from_dict), py::arg("values"))
