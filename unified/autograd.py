@@ -16,7 +16,8 @@ class Node:
     """One recorded op application: the op, its input tensors and attrs, the edges to the
     nodes (or leaves) that produced the inputs, and input versions for in-place checks."""
 
-    __slots__ = ("op", "inputs", "attrs", "saved_out", "next", "versions", "retained", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "saved_out", "next", "versions", "retained",
+                 "__weakref__")
 
     def __init__(self, op, inputs: tuple, attrs: dict | None, outputs: tuple | None) -> None:
         self.op = op

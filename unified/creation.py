@@ -151,11 +151,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     return _new(as_array(array, dtype, copy=False), requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _new(np.linspace(start, end, int(steps)).astype(as_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _new(np.eye(n, m, dtype=as_dtype(dtype)), requires_grad)

@@ -48,7 +48,8 @@ def as_dtype(dtype) -> np.dtype:
     if d == np.float64 or d == np.float16:
         return float32
     if d not in _RANK:
-        raise DTypeError(f"dtype {d} is not supported; supported: float32, int32, int64, bool, uint8")
+        raise DTypeError(f"dtype {d} is not supported; supported: float32, int32, int64, bool, "
+                         "uint8")
     return d
 
 

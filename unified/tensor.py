@@ -370,7 +370,8 @@ class Tensor:
     def chunk(self, chunks, dim=0): return _F.chunk(self, chunks, dim)
     def index_select(self, dim, index): return _F.index_select(self, dim, index)
     def gather(self, dim, index): return _F.gather(self, dim, index)
-    def topk(self, k, dim=-1, largest=True, sorted=True): return _F.topk(self, k, dim, largest, sorted)
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _F.topk(self, k, dim, largest, sorted)
 
 
 def _shape_args(args: tuple) -> tuple:

@@ -126,7 +126,8 @@ UNARY = [
 ]
 for name, fn, ref, kind in UNARY:
     CASES.append(OpCase(f"{name}", fn, ref, (Arg((3, 5), kind),)))
-    CASES.append(OpCase(f"{name}_noncontiguous", fn, ref, (Arg((4, 3), kind, layout="transposed"),)))
+    CASES.append(OpCase(f"{name}_noncontiguous", fn, ref,
+                        (Arg((4, 3), kind, layout="transposed"),)))
 CASES += [
     OpCase("neg_int", lambda x: -x, np.negative, (Arg((4,), "int", "int64"),), exact=True),
     OpCase("abs_int", U.abs, np.abs, (Arg((4,), value=[-3, 0, 2, -1], dtype="int32"),), exact=True),

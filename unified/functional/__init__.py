@@ -21,7 +21,8 @@ from unified.functional.selection import *  # noqa: F403
 from unified.functional.shape import *  # noqa: F403
 
 __all__ = sorted(
-    set(activation.__all__) | set(attention.__all__) | set(conv.__all__) | set(indexing.__all__) | set(linalg.__all__)
+    set(activation.__all__) | set(attention.__all__) | set(conv.__all__) | set(indexing.__all__)
+    | set(linalg.__all__)
     | set(loss.__all__) | set(math.__all__) | set(norm.__all__) | set(random.__all__)
     | set(reduction.__all__) | set(selection.__all__) | set(shape.__all__)
 ) + ["call_op"]

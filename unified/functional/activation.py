@@ -45,7 +45,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return apply(ops.softplus, (_float(input),), {"beta": float(beta), "threshold": float(threshold)})
+    attrs = {"beta": float(beta), "threshold": float(threshold)}
+    return apply(ops.softplus, (_float(input),), attrs)
 
 
 def sigmoid(input: Tensor) -> Tensor:

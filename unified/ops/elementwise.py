@@ -1,5 +1,6 @@
 """Elementwise ops: binary arithmetic and comparisons (NumPy broadcasting), where, cast, unary
-math and activations, and the backward ops of activations. Kernels: core_cpp/kernels/elementwise.cpp.
+math and activations, and the backward ops of activations.
+Kernels: core_cpp/kernels/elementwise.cpp.
 Callers promote mixed dtypes first (functional/math.py), so binary kernels see one dtype."""
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ gelu = _unary("gelu", lambda g, x, out, approximate: F.call_op(
 softplus = _unary("softplus", lambda g, x, out, beta, threshold: F.call_op(
     softplus_backward, g, x, beta=beta, threshold=threshold), None,
     attrs={"beta": 1.0, "threshold": 20.0})
-clamp = _unary("clamp", lambda g, x, out, min, max: F.call_op(clamp_backward, g, x, min=min, max=max),
+clamp = _unary("clamp", lambda g, x, out, min, max: F.call_op(
+    clamp_backward, g, x, min=min, max=max),
                None, attrs={"min": float("nan"), "max": float("nan")})
 for _op in (silu, gelu, softplus, clamp):
     _op.onnx_unsupported = LATER
