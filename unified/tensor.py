@@ -366,7 +366,8 @@ class Tensor:
     def expand_as(self, other): return _F.expand(self, other.shape)
     def broadcast_to(self, shape): return _F.expand(self, tuple(shape))
     def repeat(self, *sizes): return _F.repeat(self, _shape_args(sizes))
-    def split(self, split_size_or_sections, dim=0): return _F.split(self, split_size_or_sections, dim)
+    def split(self, split_size_or_sections, dim=0):
+        return _F.split(self, split_size_or_sections, dim)
     def chunk(self, chunks, dim=0): return _F.chunk(self, chunks, dim)
     def index_select(self, dim, index): return _F.index_select(self, dim, index)
     def gather(self, dim, index): return _F.gather(self, dim, index)
