@@ -24,13 +24,13 @@ allocates nothing when it runs (`_core.executor_allocations()` is unchanged by a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-
-from unified import _core, dispatch
 from unified.tracer.graph import Graph, Node, Ref, fmt_meta
 from unified.tracer.passes import memory_plan as mp
+
+from unified import _core, dispatch
 from unified.ops.registry import Trait
 
 ARENA, INPUT, PARAM, OUTPUT, CONST = range(5)  # core_cpp/executor/plan.h `Storage`
@@ -39,7 +39,7 @@ ARENA, INPUT, PARAM, OUTPUT, CONST = range(5)  # core_cpp/executor/plan.h `Stora
 class Executable:
     """A lowered graph: `run(inputs, params) -> (outputs, writes)`."""
 
-    def __init__(self, graph: Graph, memory: mp.MemoryPlan, plan: "_core.Plan") -> None:
+    def __init__(self, graph: Graph, memory: mp.MemoryPlan, plan: _core.Plan) -> None:
         self.graph = graph
         self.memory = memory
         self.plan = plan
@@ -98,7 +98,7 @@ def _dense(meta) -> tuple:
 class _Storages:
     """Step 2: the storage (kind, slot, byte offset) of each owning ref, and operands."""
 
-    def __init__(self, graph: Graph, memory: mp.MemoryPlan, plan: "_core.Plan") -> None:
+    def __init__(self, graph: Graph, memory: mp.MemoryPlan, plan: _core.Plan) -> None:
         self.memory = memory
         self.base: dict[Ref, tuple[int, int, int]] = {}
         for k, node in enumerate(graph.inputs()):
@@ -136,7 +136,7 @@ def _label(node: Node) -> str:
     return f"{names}: {types} = {node.op.name} {args}{where}"
 
 
-def _add_node(plan: "_core.Plan", node: Node, where: _Storages, memory: mp.MemoryPlan) -> None:
+def _add_node(plan: _core.Plan, node: Node, where: _Storages, memory: mp.MemoryPlan) -> None:
     """Step 3: one call node as a kernel step, a copy step, or nothing (an aliasing view)."""
     op = node.op
     if Trait.VIEW in op.traits:

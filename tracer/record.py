@@ -43,6 +43,7 @@ class Recording:
     rng: list[tuple[Node, int]]  # random call nodes and their offset from the call's start
     rng_advance: int = 0
     untraceable: str | None = None
+    guard_start: int = 0  # index of the first guarded value in graph.outputs
 
     @property
     def n_outputs(self) -> int:
@@ -157,6 +158,7 @@ class Recorder:
     def finish(self, result: Any, rng_start: tuple[int, int]) -> Recording:
         outputs: list[Ref] = []
         spec = self._spec(result, outputs)
+        guard_start = len(outputs)
         outputs += [g.ref for g in self.guards]
         grads = self._grads(outputs)
         input_writes = []
@@ -178,7 +180,7 @@ class Recorder:
                 self._give_up(f"the recorded graph does not check: {exc}")
         return Recording(self.graph, self.input_positions, self.state, self.arrays,
                          self.initial, spec, self.guards, grads, input_writes, rng, advance,
-                         self.untraceable)  # _rng and check may have given up: read it last
+                         self.untraceable, guard_start)  # _rng/check may give up: read last
 
     def _spec(self, value: Any, outputs: list[Ref]) -> Any:
         """The returned structure with each tensor replaced by where replay finds it."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from unified.tracer.graph import Graph
+from unified.tracer.lower import ARENA, CONST, INPUT, OUTPUT, PARAM, lower
 
 import unified  # noqa: F401  (registers the ops)
 from unified import _core
 from unified.ops.registry import TensorMeta, lookup
-from unified.tracer.graph import Graph
-from unified.tracer.lower import ARENA, CONST, INPUT, OUTPUT, PARAM, lower
 
 F32 = np.dtype(np.float32)
 

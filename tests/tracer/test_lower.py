@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from unified.tracer import interpret
+from unified.tracer.graph import Graph, Ref
+from unified.tracer.lower import lower
 
 import unified  # noqa: F401  (registers the ops)
 from unified.ops.registry import TensorMeta, lookup
-from unified.tracer import interpret
-from unified.tracer.graph import Graph, Ref
 from unified.tensor import wrap
-from unified.tracer.lower import lower
 
 F32 = np.dtype(np.float32)
 RNG = np.random.default_rng(0)

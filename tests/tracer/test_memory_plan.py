@@ -7,11 +7,11 @@ import random
 
 import numpy as np
 import pytest
+from unified.tracer.graph import Graph, Ref
+from unified.tracer.passes import memory_plan as mp
 
 import unified  # noqa: F401  (registers the ops)
 from unified.ops.registry import TensorMeta, lookup
-from unified.tracer.graph import Graph, Ref
-from unified.tracer.passes import memory_plan as mp
 
 F32 = np.dtype(np.float32)
 
@@ -36,7 +36,7 @@ def _chain(n=4, shape=(4, 8)):
 
 
 def test_exact_offsets_on_a_chain():
-    g, (x, a, b, c, d) = _chain(4)
+    g, (_, a, b, c, d) = _chain(4)
     plan = mp.plan(g)
     assert plan.offsets == {a: 0, b: 128, c: 0}
     assert plan.lifetimes == {a: (0, 1), b: (1, 2), c: (2, 3), d: (3, 3)}
@@ -123,14 +123,14 @@ def _sgd_graph(read_after: bool):
 
 
 def test_a_write_lives_in_its_param_when_the_param_is_not_read_later():
-    g, w, grad, new = _sgd_graph(read_after=False)
+    g, _, grad, new = _sgd_graph(read_after=False)
     plan = mp.plan(g)
     assert plan.homes == {new: ("param", 0)}  # sub writes over its input 0, the param
     assert set(plan.offsets) == {grad}
 
 
 def test_a_write_is_planned_until_the_end_when_the_param_is_read_later():
-    g, w, grad, new = _sgd_graph(read_after=True)
+    g, _, grad, new = _sgd_graph(read_after=True)
     plan = mp.plan(g)
     assert new not in plan.homes
     assert plan.lifetimes[new] == (1, 3)  # copied into the param at END
@@ -185,7 +185,7 @@ def test_no_two_live_buffers_overlap_on_random_graphs(seed):
 
 
 def test_the_arena_reuses_memory_on_a_long_chain():
-    g, refs = _chain(6, shape=(64, 64))
+    g, _ = _chain(6, shape=(64, 64))
     plan = mp.plan(g)
     _check_no_overlap(plan)
     assert plan.arena_bytes == 2 * 64 * 64 * 4
@@ -193,7 +193,7 @@ def test_the_arena_reuses_memory_on_a_long_chain():
 
 
 def test_report_lists_the_arena_and_every_buffer():
-    g, (x, a, b, c, d) = _chain(4)
+    g, _ = _chain(4)
     text = mp.plan(g).report()
     assert text.splitlines()[0] == ("memory plan for chain: arena 256 bytes for 3 buffers of "
                                     "384 bytes (67%)")

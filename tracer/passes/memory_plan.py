@@ -35,8 +35,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-
 from unified.tracer.graph import Graph, Node, Ref, fmt_meta
+
 from unified.ops.registry import Trait
 
 ALIGN = 64
@@ -76,13 +76,10 @@ class MemoryPlan:
         """A readable table: arena vs the sum of its buffers, then one line per tensor."""
         total = self.buffers_bytes
         share = f" ({100 * self.arena_bytes / total:.0f}%)" if total else ""
-        lines = [f"memory plan for {self.graph.name}: arena {self.arena_bytes:,} bytes for "
-                 f"{len(self.offsets)} buffers of {total:,} bytes{share}"]
-        for ref in _refs(self.graph):
-            if ref.node.kind != "call":
-                continue
-            lines.append(self._line(ref))
-        return "\n".join(lines)
+        head = (f"memory plan for {self.graph.name}: arena {self.arena_bytes:,} bytes for "
+                f"{len(self.offsets)} buffers of {total:,} bytes{share}")
+        rows = [self._line(ref) for ref in _refs(self.graph) if ref.node.kind == "call"]
+        return "\n".join([head, *rows])
 
     def _line(self, ref: Ref) -> str:
         layout = self.layouts[ref]
@@ -94,12 +91,12 @@ class MemoryPlan:
             where = f"@ arena[{start}:{start + self.sizes[ref]}]"
         elif ref in self.homes:
             kind, k = self.homes[ref]
-            where = f"-> {kind} {k}" if kind == "output" else \
-                f"-> param %{self.graph.params()[k].name}"
+            name = str(k) if kind == "output" else f"%{self.graph.params()[k].name}"
+            where = f"-> {kind} {name}"
         life = self.lifetimes.get(ref)
         when = "" if life is None else f"steps {life[0]}..{_step_name(life[1], self.num_steps)}"
         copy = " (copy)" if ref in self.copies else ""
-        return f"  {str(ref):<8} {where + copy:<32} {fmt_meta(ref.meta):<18} {when}".rstrip()
+        return f"  {ref!s:<8} {where + copy:<32} {fmt_meta(ref.meta):<18} {when}".rstrip()
 
 
 def _step_name(step: int, num_steps: int) -> str:

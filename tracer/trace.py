@@ -1,0 +1,341 @@
+"""`unified.trace`: record a function (or a Module's __call__) into a graph on its first calls
+and replay the graph on later calls with the same signature. Recording is in record.py,
+value-read guards in guards.py, the node-by-node runner in interpret.py (the lowered _core
+plan from lower.py takes over once guards and random state are part of the plan)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import inspect
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from unified.errors import USER_ERRORS, TraceError
+from unified.ops.registry import TensorMeta
+from unified.random import _signed, default_generator
+from unified.tensor import Tensor, version_counter
+from unified.tracer import guards, interpret, record
+from unified.tracer.graph import fmt_meta
+from unified.tracer.guards import RetraceWarning, TraceWarning
+
+RETRACE_WARN_AFTER = 2  # warn when a new signature arrives with this many already cached
+MAX_UNSTABLE = 4  # recordings in a row that repeat no earlier one before running eagerly
+MAX_VARIANTS = 8  # guard variants kept per signature
+
+
+@dataclasses.dataclass
+class _Entry:
+    variants: list = dataclasses.field(default_factory=list)  # replayable Recordings
+    pending: list = dataclasses.field(default_factory=list)  # recordings not yet repeated
+    unstable: int = 0
+    eager_reason: str | None = None
+
+
+@dataclasses.dataclass
+class _Miss:
+    reason: str
+
+
+class Traced:
+    """A traced function. The first call with a new signature (argument structure, tensor
+    shapes/dtypes/requires_grad, non-tensor arguments by value, training flags of the Modules
+    involved) runs eagerly while recording. Because the first call may create state lazily
+    (optimizer momentum buffers), the graph is replayed only once two consecutive recordings
+    have the same structure (so usually from the third call on); until then every call runs
+    eagerly. A replay updates parameters, buffers and optimizer state in place, sets each
+    parameter's `.grad` to a new tensor with the recorded step's value (or None, as the step
+    left it), draws its random numbers from the default generator as eager would, and returns
+    tensors without autograd history. Python side effects (prints, appends, attribute writes
+    other than `.grad`) happen only while recording."""
+
+    def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8,
+                 module: Any = None) -> None:
+        self.fn, self.strict, self.cache_size, self.module = fn, strict, cache_size, module
+        self.__name__ = getattr(fn, "__name__", type(module).__name__ if module else "fn")
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._last_leaves: list = []
+        self._last_graph = None
+        self._printed = False
+        try:
+            self._signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return lambda *args, **kwargs: self(obj, *args, **kwargs)
+
+    # ---- calling --------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key, flat, names, leaves = self._key(args, kwargs)
+        entry = self._entry(key, leaves)
+        if entry.eager_reason is not None:
+            return self.fn(*args, **kwargs)
+        miss = None
+        for rec in reversed(entry.variants):
+            out = self._replay(rec, flat)
+            if not isinstance(out, _Miss):
+                return out
+            miss = miss or out
+        if miss is not None and self.strict:
+            raise TraceError(f"trace({self.__name__}): {miss.reason}; strict=True, so the "
+                             "call is not re-recorded")
+        return self._record(entry, args, kwargs, flat, names)
+
+    def _record(self, entry: _Entry, args: tuple, kwargs: dict, flat: list,
+                names: list) -> Any:
+        result, rec = record.record(self.fn, args, kwargs, flat, names, self._state_names(),
+                                    self._on_print, self.__name__)
+        if rec.untraceable is not None:
+            entry.eager_reason = rec.untraceable
+            warnings.warn(f"trace({self.__name__}): running eagerly from now on: "
+                          f"{rec.untraceable}", TraceWarning, stacklevel=3)
+            return result
+        self._last_graph = rec.graph
+        for cand in entry.pending:
+            if record.difference(cand, rec) is None:
+                record.freeze_fresh_state(cand, rec)
+                entry.variants = (entry.variants + [rec])[-MAX_VARIANTS:]
+                entry.pending.remove(cand)
+                entry.unstable = 0
+                return result
+        why = record.difference(entry.pending[-1], rec) if entry.pending else None
+        entry.pending = (entry.pending + [rec])[-3:]
+        entry.unstable += 1
+        if entry.unstable > MAX_UNSTABLE:
+            entry.eager_reason = f"no two recordings in a row agree ({why})"
+            warnings.warn(f"trace({self.__name__}): running eagerly from now on: "
+                          f"{entry.eager_reason}", TraceWarning, stacklevel=3)
+        return result
+
+    def _on_print(self, source: Any) -> None:
+        if not self._printed:
+            self._printed = True
+            guards.warn_print(self.__name__, source)
+
+    # ---- replay ---------------------------------------------------------------------------
+    def _replay(self, rec: record.Recording, flat: list[Tensor]) -> Any:
+        for t, array in zip(rec.state, rec.arrays):
+            if t._data is not array:
+                return _Miss("a captured tensor's data was replaced (.data = ...)")
+        base = default_generator.offset
+        seed = _signed(default_generator.initial_seed())
+        for node, rel in rec.rng:
+            node.attrs["seed"] = seed
+            node.attrs["offset"] = _signed((base + rel) % (1 << 64))
+        try:
+            outputs, writes = interpret.run(rec.graph, [flat[i] for i in rec.input_positions],
+                                            rec.state)
+        except USER_ERRORS as exc:
+            if not rec.guards:
+                raise
+            return _Miss(f"the recorded path fails on these values ({exc})")
+        start = rec.guard_start
+        failed = guards.first_failure(rec.guards, outputs[start:start + len(rec.guards)])
+        if failed is not None:
+            return _Miss("guard failed: " + failed[0].describe(failed[1]))
+        self._commit(rec, flat, outputs, writes)
+        return _build(rec.out_spec, flat, outputs)
+
+    def _commit(self, rec: record.Recording, flat: list, outputs: list, writes: list) -> None:
+        index = {node.id: i for i, node in enumerate(rec.graph.params())}
+        for (param, _), value in zip(rec.graph.writes, writes):
+            i = index[param.id]
+            np.copyto(rec.arrays[i], value._data)
+            version_counter(rec.state[i])[0] += 1
+        for position, k in rec.input_writes:
+            np.copyto(flat[position]._data, outputs[k]._data)
+            version_counter(flat[position])[0] += 1
+        for owner, action in rec.grads:
+            if action != "keep":
+                owner.grad = None if action is None else outputs[action]
+        if rec.rng_advance:
+            default_generator.draw(rec.rng_advance)
+
+    # ---- signatures -----------------------------------------------------------------------
+    def _key(self, args: tuple, kwargs: dict) -> tuple:
+        if self._signature is not None:
+            try:
+                named = list(self._signature.bind(*args, **kwargs).arguments.items())
+            except TypeError:
+                named = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+        else:
+            named = [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+        flat: list[Tensor] = []
+        names: list[str] = []
+        leaves: list[tuple[str, Any]] = []
+        tree = tuple(_flatten(v, n, flat, names, leaves) for n, v in named)
+        flags = tuple((name, _flags(m)) for name, m in self._modules())
+        key = (tree, tuple(leaf for _, leaf in leaves), flags)
+        return key, flat, names, leaves + [(f"{n}.training", f) for n, f in flags]
+
+    def _entry(self, key: tuple, leaves: list) -> _Entry:
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            self._last_leaves = leaves
+            return entry
+        if len(self._cache) >= RETRACE_WARN_AFTER:
+            warnings.warn(f"trace({self.__name__}): {_changed(self._last_leaves, leaves)}; "
+                          f"retracing ({len(self._cache) + 1} cached variants)", RetraceWarning,
+                          stacklevel=3)
+        entry = self._cache[key] = _Entry()
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self._last_leaves = leaves
+        return entry
+
+    def _modules(self) -> list[tuple[str, Any]]:
+        """Modules whose training flag keys the cache: a traced Module, else the Modules the
+        function names directly (globals and closure)."""
+        from unified.nn.module import Module
+
+        if self.module is not None:
+            return [("self", self.module)]
+        return [(n, v) for n, v in _named_objects(self.fn) if isinstance(v, Module)]
+
+    def _state_names(self) -> dict[int, str]:
+        """Readable param names for the printed graph: module paths and optimizer state."""
+        from unified.nn.module import Module
+        from unified.optim.optimizer import Optimizer
+
+        names: dict[int, str] = {}
+        objects = [("", self.module)] if self.module is not None else _named_objects(self.fn)
+        for prefix, obj in objects:
+            if isinstance(obj, Module):
+                dot = f"{prefix}." if prefix else ""
+                for n, t in list(obj.named_parameters()) + list(obj.named_buffers()):
+                    names.setdefault(id(t._data), dot + n)
+                    if t.grad is not None:
+                        names.setdefault(id(t.grad._data), f"{dot}{n}.grad")
+            elif isinstance(obj, Optimizer):
+                for i, state in enumerate(obj.state.values()):
+                    for k, v in state.items():
+                        if isinstance(v, Tensor):
+                            names.setdefault(id(v._data), f"{prefix}.state{i}.{k}")
+        return names
+
+    # ---- inspection -----------------------------------------------------------------------
+    @property
+    def graph(self):
+        """The most recently recorded graph (prints one line per node)."""
+        if self._last_graph is None:
+            raise RuntimeError(f"trace({self.__name__}): no graph yet; call the function once "
+                               "to record one")
+        return self._last_graph
+
+    def memory_report(self) -> Any:
+        """Planned arena bytes and per-buffer lifetimes of the most recent graph."""
+        try:
+            from unified.tracer.passes import memory_plan
+        except ImportError:
+            raise NotImplementedError("memory_report: the memory planner (issue 4, "
+                                      "tracer/passes/memory_plan.py) is not built yet") from None
+        return memory_plan.plan(self.graph).report()
+
+
+def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
+          cache_size: int = 8) -> Any:
+    """Trace `fn` (a function or a Module) into a static graph: `@U.trace`, `U.trace(fn)`,
+    `U.trace(strict=True)(fn)` or `U.trace(model)`. With strict=True a failed guard (a tensor
+    value read into Python that differs on replay) raises a TraceError naming the line instead
+    of re-recording. See `Traced` for what a replay does.
+
+    >>> import unified as U
+    >>> f = U.trace(lambda x: x * 2.0 + 1.0)
+    >>> [f(U.tensor([1.0, 2.0])).tolist() for _ in range(3)][-1]
+    [3.0, 5.0]
+    """
+    if fn is None:
+        return lambda f: trace(f, strict=strict, cache_size=cache_size)
+    from unified.nn.module import Module
+
+    if isinstance(fn, Module):
+        return Traced(fn.__call__, strict, cache_size, module=fn)
+    return Traced(fn, strict, cache_size)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _flatten(value: Any, path: str, flat: list, names: list, leaves: list) -> Any:
+    """The argument tree's structure; tensors go to `flat`, every leaf to `leaves`."""
+    from unified.nn.module import Module
+
+    if isinstance(value, Tensor):
+        flat.append(value)
+        names.append(path)
+        leaves.append((path, ("T", tuple(value.shape), value.dtype.str, value.requires_grad)))
+        return "T"
+    if type(value) in (tuple, list):
+        return (type(value).__name__, tuple(_flatten(v, f"{path}[{i}]", flat, names, leaves)
+                                            for i, v in enumerate(value)))
+    if type(value) is dict:
+        return ("dict", tuple((k, _flatten(v, f"{path}[{k!r}]", flat, names, leaves))
+                              for k, v in value.items()))
+    if isinstance(value, Module):
+        leaf = ("M", id(value), _flags(value))
+    else:
+        try:
+            hash(value)
+            leaf = ("V", type(value).__name__, value)
+        except TypeError:
+            leaf = ("id", id(value))
+    leaves.append((path, leaf))
+    return "V"
+
+
+def _flags(module: Any) -> tuple[bool, ...]:
+    return tuple(m.training for m in module.modules())
+
+
+def _named_objects(fn: Any) -> list[tuple[str, Any]]:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = [(n, fn.__globals__[n]) for n in code.co_names if n in fn.__globals__]
+    for n, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            found.append((n, cell.cell_contents))
+        except ValueError:  # an empty cell
+            pass
+    return found
+
+
+def _describe(leaf: Any) -> str:
+    if leaf[0] == "T":
+        return fmt_meta(TensorMeta(leaf[1], np.dtype(leaf[2])))
+    if leaf[0] == "V":
+        return repr(leaf[2])
+    return str(leaf[-1])
+
+
+def _changed(old: list, new: list) -> str:
+    """'argument 'x' shape changed f32[32,784] -> f32[16,784]' (the first differing leaf)."""
+    before = dict(old)
+    for path, leaf in new:
+        if path not in before:
+            return f"new argument '{path}'"
+        if before[path] != leaf:
+            what = "shape" if leaf[0] == "T" and before[path][0] == "T" else "value"
+            return (f"argument '{path}' {what} changed {_describe(before[path])} -> "
+                    f"{_describe(leaf)}")
+    return "the argument structure changed"
+
+
+def _build(spec: Any, flat: list, outputs: list) -> Any:
+    kind = spec[0]
+    if kind == "arg":
+        return flat[spec[1]]
+    if kind == "state":
+        return spec[1]
+    if kind == "out":
+        return outputs[spec[1]]
+    if kind == "py":
+        return spec[1]
+    if kind is dict:
+        return {k: _build(s, flat, outputs) for k, s in zip(spec[1], spec[2])}
+    return kind(_build(s, flat, outputs) for s in spec[1])
