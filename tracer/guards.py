@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
+from unified.tracer.graph import Ref, SourceLoc
 
 from unified.errors import user_frame
 from unified.tensor import VALUE_READS, Tensor
-from unified.tracer.graph import Ref, SourceLoc
 
 
 class TraceWarning(UserWarning):

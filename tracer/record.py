@@ -11,16 +11,17 @@ copies and `.data` wrap the same array, so they are the same graph value."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from unified.tracer import guards
+from unified.tracer.graph import Graph, Node, Ref
 
 from unified.dispatch import observe
 from unified.ops.registry import TensorMeta, Trait
 from unified.random import default_generator
 from unified.tensor import Tensor
-from unified.tracer import guards
-from unified.tracer.graph import Graph, Node, Ref
 
 _U64 = 1 << 64
 

@@ -9,17 +9,18 @@ import collections
 import dataclasses
 import inspect
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from unified.tracer import guards, interpret, record
+from unified.tracer.graph import fmt_meta
+from unified.tracer.guards import RetraceWarning, TraceWarning
 
 from unified.errors import USER_ERRORS, TraceError
 from unified.ops.registry import TensorMeta
 from unified.random import _signed, default_generator
 from unified.tensor import Tensor, version_counter
-from unified.tracer import guards, interpret, record
-from unified.tracer.graph import fmt_meta
-from unified.tracer.guards import RetraceWarning, TraceWarning
 
 RETRACE_WARN_AFTER = 2  # warn when a new signature arrives with this many already cached
 MAX_UNSTABLE = 4  # recordings in a row that repeat no earlier one before running eagerly

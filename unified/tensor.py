@@ -14,7 +14,8 @@ input becomes float32, and only the "cpu" device exists in eager mode for now.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,7 @@
 #include <initializer_list>
 #include <vector>
 
-#include <Eigen/Core>
+#include "unified/packet_math.h"
 
 #include "unified/registry.h"
 #include "unified/threading.h"
@@ -69,18 +69,19 @@ Status channel_layout(const char* name, const TensorView& x, ChannelLayout* layo
   return Status::ok();
 }
 
-using FloatRow = Eigen::Map<const Eigen::ArrayXf>;
-
-// Mean and biased variance of channel c: two passes; each row is reduced with Eigen's
-// vectorized float sums and the rows are accumulated in double.
+// Mean and biased variance of channel c: two passes; each row is reduced with packet sums in
+// a fixed order (packet_math.h) and the rows are accumulated in double.
 void channel_stats(const float* xp, const ChannelLayout& L, int64_t c, double* mean, double* var) {
   double sum = 0.0, sq = 0.0;
-  for (int64_t n = 0; n < L.n; ++n) sum += FloatRow(xp + (n * L.c + c) * L.s, L.s).sum();
+  for (int64_t n = 0; n < L.n; ++n) sum += pk::sum(xp + (n * L.c + c) * L.s, L.s);
   const double count = static_cast<double>(L.n * L.s);
   *mean = sum / count;
-  const float m = static_cast<float>(*mean);
+  const pk::Packet m = pk::set1(static_cast<float>(*mean));
   for (int64_t n = 0; n < L.n; ++n)
-    sq += (FloatRow(xp + (n * L.c + c) * L.s, L.s) - m).square().sum();
+    sq += pk::sum(xp + (n * L.c + c) * L.s, nullptr, L.s, [&](const pk::Packet& x, const pk::Packet&) {
+      pk::Packet d = Eigen::internal::psub(x, m);
+      return Eigen::internal::pmul(d, d);
+    });
   *var = sq / count;
 }
 
@@ -148,11 +149,13 @@ Status batch_norm_backward(const KernelArgs& args) {
       const double mean = mean_in[c], invstd = 1.0 / std::sqrt(var_in[c] + eps);
       double sum_g = 0.0, sum_gx = 0.0;
       const float mf = static_cast<float>(mean);
+      const pk::Packet mp = pk::set1(mf);
       for (int64_t n = 0; n < L.n; ++n) {
         const int64_t base = (n * L.c + c) * L.s;
-        FloatRow grow(gp + base, L.s), xrow(xp + base, L.s);
-        sum_g += grow.sum();
-        sum_gx += (grow * (xrow - mf)).sum();
+        sum_g += pk::sum(gp + base, L.s);
+        sum_gx += pk::sum(gp + base, xp + base, L.s, [&](const pk::Packet& g, const pk::Packet& x) {
+          return Eigen::internal::pmul(g, Eigen::internal::psub(x, mp));
+        });
       }
       gb[c] = static_cast<float>(sum_g);
       gw[c] = static_cast<float>(sum_gx * invstd);
@@ -163,8 +166,8 @@ Status batch_norm_backward(const KernelArgs& args) {
           static_cast<float>(training && count ? sum_gx * invstd * invstd / count : 0.0);
       for (int64_t n = 0; n < L.n; ++n) {
         const int64_t base = (n * L.c + c) * L.s;
-        Eigen::Map<Eigen::ArrayXf> out(gx + base, L.s);
-        out = k * (FloatRow(gp + base, L.s) - mean_g - (FloatRow(xp + base, L.s) - mf) * proj);
+        for (int64_t s = 0; s < L.s; ++s)
+          gx[base + s] = k * (gp[base + s] - mean_g - (xp[base + s] - mf) * proj);
       }
     }
   });

@@ -62,15 +62,19 @@ void for_each_column_chunk(const Dense& d, Fn fn) {
 template <bool kLog>
 void softmax_line_dense(const float* xp, float* yp, int64_t n) {
   if (n == 0) return;
-  ConstArrayMap x(xp, n);
-  ArrayMap y(yp, n);
-  const float m = x.maxCoeff<Eigen::PropagateNaN>();
+  const float m = ConstArrayMap(xp, n).maxCoeff<Eigen::PropagateNaN>();
+  const pk::Packet mp = pk::set1(m);
+  auto shifted_exp = [&](const pk::Packet& x) { return pk::exp(Eigen::internal::psub(x, mp)); };
   if (kLog) {
-    y = x - m;
-    y -= std::log(y.exp().sum());
+    const float s = pk::sum(xp, nullptr, n, [&](const pk::Packet& x, const pk::Packet&) {
+      return shifted_exp(x);
+    });
+    const float shift = m + std::log(s);
+    for (int64_t i = 0; i < n; ++i) yp[i] = (xp[i] - m) - (shift - m);
   } else {
-    y = (x - m).exp();
-    y *= 1.0f / y.sum();
+    pk::map(xp, yp, n, shifted_exp);
+    const float inv = 1.0f / pk::sum(yp, n);
+    for (int64_t i = 0; i < n; ++i) yp[i] *= inv;
   }
 }
 

@@ -5,9 +5,9 @@ tensor inside a traced function warns once."""
 from __future__ import annotations
 
 import pytest
+from unified.tracer import TraceWarning
 
 import unified as U
-from unified.tracer import TraceWarning
 
 
 def branchy(x):

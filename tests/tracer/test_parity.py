@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 import unified as U
-import unified.nn as nn
 import unified.nn.functional as F
+from unified import nn
 
 RNG = np.random.default_rng(0)
 

@@ -5,9 +5,9 @@ random ops with offsets relative to the generator, and the cases it refuses."""
 from __future__ import annotations
 
 import numpy as np
+from unified.tracer import record
 
 import unified as U
-from unified.tracer import record
 
 
 def run(fn, *args, names=None):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from unified.tracer import RetraceWarning, Traced
 
 import unified as U
-import unified.nn as nn
-from unified.tracer import RetraceWarning, Traced
+from unified import nn
 
 
 def test_decorator_and_call_forms_give_eager_results():
@@ -83,4 +83,4 @@ def test_in_place_update_of_an_argument_is_replayed():
 def test_graph_before_first_call_raises():
     f = U.trace(lambda x: x)
     with pytest.raises(RuntimeError, match="no graph yet"):
-        f.graph
+        _ = f.graph
