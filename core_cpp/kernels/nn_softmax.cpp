@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 
 #include "nn_lines.h"
+#include "unified/packet_math.h"
 #include "unified/registry.h"
 
 namespace unified {
@@ -69,8 +70,8 @@ void softmax_line_dense(const float* xp, float* yp, int64_t n) {
     const float s = pk::sum(xp, nullptr, n, [&](const pk::Packet& x, const pk::Packet&) {
       return shifted_exp(x);
     });
-    const float shift = m + std::log(s);
-    for (int64_t i = 0; i < n; ++i) yp[i] = (xp[i] - m) - (shift - m);
+    const float log_sum = std::log(s);
+    for (int64_t i = 0; i < n; ++i) yp[i] = (xp[i] - m) - log_sum;
   } else {
     pk::map(xp, yp, n, shifted_exp);
     const float inv = 1.0f / pk::sum(yp, n);
@@ -84,15 +85,13 @@ void softmax_columns(const float* x, float* y, const Dense& d) {
     Array m = Array::Constant(w, -INFINITY), s = Array::Zero(w);
     for (int64_t i = 0; i < d.n; ++i)
       m = m.max<Eigen::PropagateNaN>(ConstArrayMap(x + base + i * d.inner, w));
+    Array e(w);  // aligned scratch: Eigen peels by the destination's address, so never exp
+                 // straight into y (results would depend on where y sits)
     for (int64_t i = 0; i < d.n; ++i) {
-      ConstArrayMap row(x + base + i * d.inner, w);
-      if (kLog) {
-        s += (row - m).exp();
-      } else {
-        ArrayMap out(y + base + i * d.inner, w);
-        out = (row - m).exp();
-        s += out;
-      }
+      e = ConstArrayMap(x + base + i * d.inner, w) - m;
+      e = e.exp();
+      s += e;
+      if (!kLog) ArrayMap(y + base + i * d.inner, w) = e;
     }
     s = kLog ? s.log().eval() : s.inverse().eval();
     for (int64_t i = 0; i < d.n; ++i) {
@@ -160,12 +159,15 @@ Status softmax_forward(const KernelArgs& args, const char* name) {
 
 template <bool kLog>
 void backward_line_dense(const float* gp, const float* yp, float* op, int64_t n) {
-  ConstArrayMap g(gp, n), y(yp, n);
-  ArrayMap out(op, n);
   if (kLog) {
-    out = g - y.exp() * g.sum();
+    const float sg = pk::sum(gp, n);
+    pk::map(yp, op, n, [](const pk::Packet& v) { return pk::exp(v); });
+    for (int64_t i = 0; i < n; ++i) op[i] = gp[i] - op[i] * sg;
   } else {
-    out = y * (g - (g * y).sum());
+    const float sgy = pk::sum(gp, yp, n, [](const pk::Packet& g, const pk::Packet& y) {
+      return Eigen::internal::pmul(g, y);
+    });
+    for (int64_t i = 0; i < n; ++i) op[i] = yp[i] * (gp[i] - sgy);
   }
 }
 
@@ -181,12 +183,14 @@ void backward_columns(const float* g, const float* y, float* gx, const Dense& d)
         s += gr * ConstArrayMap(y + base + i * d.inner, w);
       }
     }
+    Array e(w);  // aligned scratch for exp (see softmax_columns)
     for (int64_t i = 0; i < d.n; ++i) {
       const int64_t at = base + i * d.inner;
       ConstArrayMap gr(g + at, w), yr(y + at, w);
       ArrayMap out(gx + at, w);
       if (kLog) {
-        out = gr - yr.exp() * s;
+        e = yr.exp();
+        out = gr - e * s;
       } else {
         out = yr * (gr - s);
       }
