@@ -1,7 +1,8 @@
 """Value-read guards: a tensor value read back into Python while a function is recorded
 (`item()`, `tolist()`, `numpy()`, `bool()`, `float()`, `int()`, an `if` on a tensor) may steer
 Python control flow, so the value is recorded as a guard, recomputed on every replay and
-compared; trace.py re-records (or, strict, raises) on a mismatch. Printing a tensor warns once.
+compared after the run and before any state is written (replay.py); trace.py re-records (or,
+strict, raises) on a mismatch. Printing a tensor warns once.
 The hook lives in unified/tensor.py (`VALUE_READS`); recording is in record.py."""
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ def warn_print(function_name: str, source: SourceLoc | None) -> None:
                   "(return the tensor and print it outside)", TraceWarning, stacklevel=2)
 
 
-def first_failure(guards: list[Guard], values: list[Tensor]) -> tuple[Guard, np.ndarray] | None:
-    """The first guard whose recomputed value differs, with that value; None when all hold."""
+def first_failure(guards: list[Guard],
+                  values: list[np.ndarray]) -> tuple[Guard, np.ndarray] | None:
+    """The first guard whose recomputed value (an array) differs, with that value; None when
+    all hold."""
     for guard, value in zip(guards, values):
-        if not guard.holds(value._data):
-            return guard, value._data
+        if not guard.holds(value):
+            return guard, value
     return None

@@ -2,8 +2,10 @@
 eager call of a traced function into a Graph. A tensor made by an op in the call is an SSA
 value; one first seen as an op input is an argument (input node, matched by identity), a
 read-only constant such as a Python scalar (const) or captured state (param, bound to its
-array). In-place ops on state become graph writes; random ops keep their offsets relative to
-the default generator. trace.py decides when to record and replays; guards.py checks reads.
+array). In-place ops on state become graph writes. A random op's generator-state input (its
+last input, an int64 (seed, offset) tensor) becomes a graph input `rng<k>` whose offset is kept
+relative to the default generator's offset at the start of the call, so replay feeds the
+generator's new state. trace.py decides when to record and replays; guards.py checks reads.
 
 Values are keyed by the NumPy array, not the Tensor object: `detach()`, autograd's saved
 copies and `.data` wrap the same array, so they are the same graph value."""
@@ -33,7 +35,8 @@ class Recording:
     and `arrays` give the live tensor and array of each param node (graph.params() order)."""
 
     graph: Graph
-    input_positions: list[int]  # per input node: index into the flat argument tensors
+    input_positions: list[int | None]  # per input node: index into the flat argument tensors
+    # (None for a generator-state input: see `rng`)
     state: list[Tensor]
     arrays: list[np.ndarray]
     initial: list[np.ndarray]  # per param node: its value when first seen
@@ -41,10 +44,12 @@ class Recording:
     guards: list[guards.Guard]
     grads: list[tuple[Tensor, Any]]  # (owner, None | "keep" | output index)
     input_writes: list[tuple[int, int]]  # (flat argument position, output index)
-    rng: list[tuple[Node, int]]  # random call nodes and their offset from the call's start
+    rng: list[tuple[Node, int]]  # generator-state input nodes, offset from the call's start
     rng_advance: int = 0
     untraceable: str | None = None
     guard_start: int = 0  # index of the first guarded value in graph.outputs
+    eager_peak: dict | None = None  # tensor bytes the eager call held (memory_report)
+    compiled: Any = None  # trace.py's lowered form of this variant, built on first replay
 
     @property
     def n_outputs(self) -> int:
@@ -77,7 +82,7 @@ class Recorder:
         self.initial: list[np.ndarray] = []
         self.input_positions: list[int] = []
         self.guards: list[guards.Guard] = []
-        self.random: list[tuple[Node, int, int]] = []  # (node, seed, offset) unsigned
+        self.random: list[tuple[Node, int, int]] = []  # (rng input, seed, offset) unsigned
         self.untraceable: str | None = None
         self.calls = 0
 
@@ -123,18 +128,29 @@ class Recorder:
     # ---- the observer ---------------------------------------------------------------------
     def __call__(self, op, inputs: tuple, attrs: dict | None, result: Any,
                  inplace: bool = False) -> None:
-        refs = tuple(self.ref_of(t) for t in inputs)
+        if Trait.RANDOM in op.traits:  # the last input is the generator state
+            refs = tuple(self.ref_of(t) for t in inputs[:-1]) + (self._rng_input(inputs[-1]),)
+        else:
+            refs = tuple(self.ref_of(t) for t in inputs)
         outs = result if isinstance(result, tuple) else (result,)
         source = guards.source_here()
-        if inplace:
-            self._before_write(result, source)
+        if inplace:  # one target (apply_inplace) or several (apply_update: a tuple)
+            for t in outs:
+                self._before_write(t, source)
         metas = tuple(_meta(t._data) for t in outs)
         node = self.graph.add_call(op, refs, attrs, metas, source=source)
         self.calls += 1
-        if Trait.RANDOM in op.traits:
-            self.random.append((node, node.attrs["seed"] % _U64, node.attrs["offset"] % _U64))
         for i, t in enumerate(outs):
             self._bind(t._data, node.ref(i))
+
+    def _rng_input(self, state: Tensor) -> Ref:
+        """A new graph input for one random op's generator state (never shared: each draw has
+        its own offset)."""
+        seed, offset = (int(v) % _U64 for v in state._data)
+        node = self.graph.add_input(f"rng{len(self.random)}", _meta(state._data))
+        self.input_positions.append(None)
+        self.random.append((node, seed, offset))
+        return node.ref()
 
     def _before_write(self, target: Tensor, source: Any) -> None:
         array = target._data
@@ -223,7 +239,9 @@ class Recorder:
         for node, node_seed, node_offset in self.random:
             rel = (node_offset - start[1]) % _U64
             if seed != start[0] or node_seed != seed or rel >= max(advance, 1):
-                self._give_up(f"random op {node.op.name} (at {node.source}) does not draw from "
+                user = node.users[0] if node.users else node
+                what = user.op.name if user.op else node.kind
+                self._give_up(f"random op {what} (at {user.source}) does not draw from "
                               "the default generator (a generator= argument, or a reseed inside "
                               "the function); only the default generator's state is graph state")
             rng.append((node, rel))
@@ -248,14 +266,12 @@ def record(fn: Callable[..., Any], args: tuple, kwargs: dict, flat: list[Tensor]
 # ---- comparing two recordings ----------------------------------------------------------------
 def fingerprint(rec: Recording) -> list[tuple]:
     """The recording's structure, one item per node and for the interface: kinds, ops, wiring,
-    attrs (random seed/offset left out), metas, const values, writes and guard values."""
+    attrs, metas, const values, writes, guard values and random offsets (relative)."""
     graph = rec.graph
     index = {node.id: i for i, node in enumerate(graph.nodes)}
-    rng_nodes = {node.id for node, _ in rec.rng}
     items = []
     for node in graph.nodes:
-        attrs = tuple((k, repr(v)) for k, v in node.attrs.items()
-                      if node.id not in rng_nodes or k not in ("seed", "offset"))
+        attrs = tuple((k, repr(v)) for k, v in node.attrs.items())
         const = None if node.value is None else (node.value.dtype.str, node.value.tobytes())
         items.append((node.kind, node.op.name if node.op else None,
                       tuple((index[r.node.id], r.index) for r in node.inputs), attrs,

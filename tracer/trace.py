@@ -1,7 +1,7 @@
 """`unified.trace`: record a function (or a Module's __call__) into a graph on its first calls
 and replay the graph on later calls with the same signature. Recording is in record.py,
-value-read guards in guards.py, the node-by-node runner in interpret.py (the lowered _core
-plan from lower.py takes over once guards and random state are part of the plan)."""
+value-read guards in guards.py, running a variant (the lowered _core plan through
+pipeline.py, or the interpreter) and the guard scheme in replay.py."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from unified.tracer import guards, interpret, record
+from unified.tracer import guards, record, replay
 from unified.tracer.graph import fmt_meta
 from unified.tracer.guards import RetraceWarning, TraceWarning
 
 from unified.errors import USER_ERRORS, TraceError
 from unified.ops.registry import TensorMeta
-from unified.random import _signed, default_generator
+from unified import memory
+from unified.random import default_generator
 from unified.tensor import Tensor, version_counter
 
 RETRACE_WARN_AFTER = 2  # warn when a new signature arrives with this many already cached
@@ -46,20 +47,26 @@ class Traced:
     involved) runs eagerly while recording. Because the first call may create state lazily
     (optimizer momentum buffers), the graph is replayed only once two consecutive recordings
     have the same structure (so usually from the third call on); until then every call runs
-    eagerly. A replay updates parameters, buffers and optimizer state in place, sets each
+    eagerly. A replay runs the variant's lowered C++ plan (backend="plan", the default; the
+    pass pipeline and lowering run once per variant) or the node-by-node interpreter
+    (backend="interpret", also the fallback for a graph the plan cannot run). It updates
+    parameters, buffers and optimizer state in place, sets each
     parameter's `.grad` to a new tensor with the recorded step's value (or None, as the step
     left it), draws its random numbers from the default generator as eager would, and returns
     tensors without autograd history. Python side effects (prints, appends, attribute writes
     other than `.grad`) happen only while recording."""
 
     def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8,
-                 module: Any = None) -> None:
+                 module: Any = None, backend: str = "plan") -> None:
+        if backend not in replay.BACKENDS:
+            raise ValueError(f"trace: backend must be one of {replay.BACKENDS}, got {backend!r}")
         self.fn, self.strict, self.cache_size, self.module = fn, strict, cache_size, module
+        self.backend = backend
         self.__name__ = getattr(fn, "__name__", type(module).__name__ if module else "fn")
         self.__doc__ = getattr(fn, "__doc__", None)
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._last_leaves: list = []
-        self._last_graph = None
+        self._last_rec: record.Recording | None = None
         self._printed = False
         try:
             self._signature = inspect.signature(fn)
@@ -90,19 +97,20 @@ class Traced:
 
     def _record(self, entry: _Entry, args: tuple, kwargs: dict, flat: list,
                 names: list) -> Any:
-        result, rec = record.record(self.fn, args, kwargs, flat, names, self._state_names(),
-                                    self._on_print, self.__name__)
+        result, rec = _record_measured(self.fn, args, kwargs, flat, names, self._state_names(),
+                                       self._on_print, self.__name__)
         if rec.untraceable is not None:
             entry.eager_reason = rec.untraceable
             warnings.warn(f"trace({self.__name__}): running eagerly from now on: "
                           f"{rec.untraceable}", TraceWarning, stacklevel=3)
             return result
-        self._last_graph = rec.graph
+        self._last_rec = rec
         for cand in entry.pending:
             if record.difference(cand, rec) is None:
                 record.freeze_fresh_state(cand, rec)
+                rec.initial = []  # only recordings still compared need the copies of state
                 entry.variants = (entry.variants + [rec])[-MAX_VARIANTS:]
-                entry.pending.remove(cand)
+                entry.pending = []  # drop the unmatched ones too: they hold copies of state
                 entry.unstable = 0
                 return result
         why = record.difference(entry.pending[-1], rec) if entry.pending else None
@@ -124,30 +132,31 @@ class Traced:
         for t, array in zip(rec.state, rec.arrays):
             if t._data is not array:
                 return _Miss("a captured tensor's data was replaced (.data = ...)")
-        base = default_generator.offset
-        seed = _signed(default_generator.initial_seed())
-        for node, rel in rec.rng:
-            node.attrs["seed"] = seed
-            node.attrs["offset"] = _signed((base + rel) % (1 << 64))
+        if not rec.guards:  # the run replaces these .grad tensors: free them first (as
+            for owner, action in rec.grads:  # eager's zero_grad does), not after
+                if action != "keep":
+                    owner.grad = None
         try:
-            outputs, writes = interpret.run(rec.graph, [flat[i] for i in rec.input_positions],
-                                            rec.state)
+            result = replay.run(rec, flat, self.backend, self.__name__)
         except USER_ERRORS as exc:
             if not rec.guards:
                 raise
             return _Miss(f"the recorded path fails on these values ({exc})")
-        start = rec.guard_start
-        failed = guards.first_failure(rec.guards, outputs[start:start + len(rec.guards)])
-        if failed is not None:
-            return _Miss("guard failed: " + failed[0].describe(failed[1]))
-        self._commit(rec, flat, outputs, writes)
+        outputs = result.outputs
+        if rec.guards:  # state is untouched so far (replay.py, scheme 2)
+            start = rec.guard_start
+            values = [t._data for t in outputs[start:start + len(rec.guards)]]
+            failed = guards.first_failure(rec.guards, values)
+            if failed is not None:
+                return _Miss("guard failed: " + failed[0].describe(failed[1]))
+        self._commit(rec, flat, result)
         return _build(rec.out_spec, flat, outputs)
 
-    def _commit(self, rec: record.Recording, flat: list, outputs: list, writes: list) -> None:
-        index = {node.id: i for i, node in enumerate(rec.graph.params())}
-        for (param, _), value in zip(rec.graph.writes, writes):
-            i = index[param.id]
-            np.copyto(rec.arrays[i], value._data)
+    def _commit(self, rec: record.Recording, flat: list, result: replay.Result) -> None:
+        outputs = result.outputs
+        for i, value in result.writes:
+            np.copyto(rec.arrays[i], value)
+        for i in result.written:
             version_counter(rec.state[i])[0] += 1
         for position, k in rec.input_writes:
             np.copyto(flat[position]._data, outputs[k]._data)
@@ -225,27 +234,36 @@ class Traced:
     @property
     def graph(self):
         """The most recently recorded graph (prints one line per node)."""
-        if self._last_graph is None:
+        return self._recording().graph
+
+    def _recording(self) -> record.Recording:
+        if self._last_rec is None:
             raise RuntimeError(f"trace({self.__name__}): no graph yet; call the function once "
                                "to record one")
-        return self._last_graph
+        return self._last_rec
 
-    def memory_report(self) -> Any:
-        """Planned arena bytes and per-buffer lifetimes of the most recent graph."""
-        try:
-            from unified.tracer.passes import memory_plan
-        except ImportError:
-            raise NotImplementedError("memory_report: the memory planner (issue 4, "
-                                      "tracer/passes/memory_plan.py) is not built yet") from None
-        return memory_plan.plan(self.graph).report()
+    def memory_report(self) -> MemoryReport:
+        """The memory plan of the most recent graph after the pass pipeline (arena vs the sum
+        of its buffers, one line per tensor), with the eager peak of the same step measured
+        while it was recorded. Prints as a table; `arena_bytes`, `traced_bytes` and
+        `eager_peak_bytes` hold the figures."""
+        rec = self._recording()
+        runner = rec.compiled
+        exe = runner.exe if isinstance(runner, replay.PlanReplay) else None
+        if exe is None:
+            from unified.tracer import pipeline
+
+            exe = pipeline.compile(rec.graph)
+        return MemoryReport(exe, rec.eager_peak)
 
 
 def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
-          cache_size: int = 8) -> Any:
+          cache_size: int = 8, backend: str = "plan") -> Any:
     """Trace `fn` (a function or a Module) into a static graph: `@U.trace`, `U.trace(fn)`,
     `U.trace(strict=True)(fn)` or `U.trace(model)`. With strict=True a failed guard (a tensor
     value read into Python that differs on replay) raises a TraceError naming the line instead
-    of re-recording. See `Traced` for what a replay does.
+    of re-recording. backend="interpret" replays node by node instead of through the lowered
+    C++ plan. See `Traced` for what a replay does.
 
     >>> import unified as U
     >>> f = U.trace(lambda x: x * 2.0 + 1.0)
@@ -253,12 +271,53 @@ def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
     [3.0, 5.0]
     """
     if fn is None:
-        return lambda f: trace(f, strict=strict, cache_size=cache_size)
+        return lambda f: trace(f, strict=strict, cache_size=cache_size, backend=backend)
     from unified.nn.module import Module
 
     if isinstance(fn, Module):
-        return Traced(fn.__call__, strict, cache_size, module=fn)
-    return Traced(fn, strict, cache_size)
+        return Traced(fn.__call__, strict, cache_size, module=fn, backend=backend)
+    return Traced(fn, strict, cache_size, backend=backend)
+
+
+class MemoryReport:
+    """Traced.memory_report(): the MemoryPlan report of the lowered graph, then the traced
+    total (arena + state + inputs + outputs) beside the eager peak of tensor data of the same
+    step (unified.memory's tracking during the recording: params, inputs and every
+    intermediate the eager call held at once)."""
+
+    def __init__(self, exe: Any, eager_peak: dict | None) -> None:
+        from unified.tracer.passes import memory_plan as mp
+
+        graph = exe.graph
+        self.plan = exe.memory
+        self.arena_bytes = exe.memory.arena_bytes
+        self.state_bytes = sum(mp.nbytes(n.ref()) for n in graph.params())
+        self.io_bytes = (sum(mp.nbytes(n.ref()) for n in graph.inputs())
+                         + sum(mp.nbytes(r) for r in graph.outputs))
+        self.traced_bytes = self.arena_bytes + self.state_bytes + self.io_bytes
+        self.eager_peak_bytes = None if eager_peak is None else eager_peak["peak_bytes"]
+
+    def __str__(self) -> str:
+        eager = ("not measured (memory tracking was already on during the recording)"
+                 if self.eager_peak_bytes is None else f"{self.eager_peak_bytes:,} bytes")
+        traced = (f"traced: {self.traced_bytes:,} bytes = arena {self.arena_bytes:,} + state "
+                  f"{self.state_bytes:,} + inputs/outputs {self.io_bytes:,}")
+        return "\n".join([self.plan.report(), traced,
+                          f"eager peak of the same step (tensor data held at once): {eager}"])
+
+    __repr__ = __str__
+
+
+def _record_measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, record.Recording]:
+    """record.record with unified.memory tracking on for this one call (when it is off: a
+    user's own tracking and peak are left alone), so memory_report can show the eager peak."""
+    if memory.is_tracking_memory():
+        return record.record(fn, *args)
+    with memory.track_memory(True):
+        memory.reset_peak_memory_stats()
+        result, rec = record.record(fn, *args)
+        rec.eager_peak = memory.memory_stats()
+    return result, rec
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -190,3 +190,32 @@ def _check_fits(op: OpDef, target: Tensor, arrays: tuple, attrs: dict | None) ->
             f"{op.name}_: result {tuple(meta.shape)} {meta.dtype} does not fit the in-place "
             f"target {target._data.shape} {target._data.dtype}"
         )
+
+
+def apply_update(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
+    """Run an update op (OpDef.writes_inputs, e.g. an optimizer step) writing its outputs into
+    the memory of the inputs it replaces: output k goes into inputs[op.writes_inputs[k]].
+    No autograd (the written tensors keep their history; updates run under no_grad); each
+    written tensor's version counter is bumped. Returns the written tensors as apply() returns
+    outputs (a tuple, or the tensor when there is one); observers get the same, with
+    `inplace=True` when they observe in-place ops."""
+    written = tuple([inputs[i] for i in op.writes_inputs])
+    try:
+        if GRAD_ENABLED.get():
+            for t in written:
+                if t.requires_grad:
+                    raise RuntimeError(f"{op.name}: updates a tensor that requires grad in "
+                                       "place; wrap the call in `with unified.no_grad():`")
+        arrays = tuple([t._data for t in inputs])  # the kernel checks shapes and dtypes
+        kid = op._kid if op._kid >= 0 else op.kernel_id()
+        _run(kid, arrays, tuple([t._data for t in written]),
+             op.parsed_attrs(attrs) if attrs else None)
+    except _USER_ERRORS as exc:
+        attach_location(exc)
+        raise
+    for t in written:
+        version_counter(t)[0] += 1
+    result = written if op.num_outputs > 1 else written[0]  # as apply() returns
+    if OBSERVERS.get():
+        _notify(op, inputs, attrs, result, inplace=True)
+    return result

@@ -1,5 +1,6 @@
 """The random generator: a Philox4x32-10 state (seed, offset). Random ops (unified/ops/random.py)
-take both as attrs, so a value depends only on (seed, offset, its index): the same in eager,
+take both as an int64 (2,) input tensor (`draw`), so a value depends only on (seed, offset, its
+index) and a traced graph carries the state as an input: the same numbers in eager,
 traced and deployed runs, for any thread count. Each draw of n values advances the offset by n.
 torch.random's API: manual_seed, seed, initial_seed, get_rng_state, set_rng_state, fork_rng.
 The sampling functions (randn, rand, dropout, ...) are in unified/functional/random.py."""
@@ -88,15 +89,29 @@ class Generator:
             self._offset = int.from_bytes(raw[8:], "little")
         return self
 
-    def draw(self, numel: int) -> dict:
-        """The attrs of a random op drawing `numel` values ({"seed", "offset"}); advances."""
+    def draw(self, numel: int):
+        """The `state` input of a random op drawing `numel` values (an int64 tensor (seed,
+        offset), read-only); advances the offset by `numel`."""
         with self._lock:
             seed, offset = self._seed, self._offset
             self._offset = (offset + int(numel)) % _U64
-        return {"seed": _signed(seed), "offset": _signed(offset)}
+        return state_tensor(seed, offset)
 
     def __repr__(self) -> str:
         return f"Generator(seed={self._seed}, offset={self._offset})"
+
+
+def state_array(seed: int, offset: int) -> np.ndarray:
+    """(seed, offset) as the int64 array a random op reads (the kernel reads the bits)."""
+    array = np.array((_signed(seed % _U64), _signed(offset % _U64)), np.int64)
+    array.flags.writeable = False
+    return array
+
+
+def state_tensor(seed: int, offset: int):
+    from unified.tensor import wrap
+
+    return wrap(state_array(seed, offset))
 
 
 default_generator = Generator()

@@ -1,17 +1,17 @@
 // Elementwise kernels: unary math and activations (and their backward ops), binary
 // arithmetic and comparisons with NumPy broadcasting, where, cast. One scalar functor per
-// op, the one loop template (strided_loop.h), one dtype switch per kernel shape.
+// op, the one loop template (strided_loop.h), one dtype switch per kernel shape. The float32
+// math of every fusable op is ew::<op> (elementwise_math.h), shared with the fused engine.
 #include <cmath>
 #include <cstdint>
 
+#include "unified/elementwise_math.h"
+#include "unified/fused.h"
 #include "unified/registry.h"
 #include "unified/strided_loop.h"
 
 namespace unified {
 namespace {
-
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
 
 // ---- dtype switches ---------------------------------------------------------------------
 
@@ -126,27 +126,35 @@ template <class T> struct NegF { T operator()(T a) const { return -a; } };
 template <class T> struct AbsF { T operator()(T a) const { return a < 0 ? -a : a; } };
 template <class T> struct SignF { T operator()(T a) const { return static_cast<T>((T(0) < a) - (a < T(0))); } };
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float gelu_tanh_inner(float x) { return kSqrt2OverPi * (x + 0.044715f * x * x * x); }
+// float32: the shared ew:: math (no parameters: alpha = 1)
+template <> struct AddF<float> { float operator()(float a, float b) const { return ew::add(a, b, 1.0f, 0.0f); } };
+template <> struct SubF<float> { float operator()(float a, float b) const { return ew::sub(a, b, 1.0f, 0.0f); } };
+template <> struct MulF<float> { float operator()(float a, float b) const { return ew::mul(a, b, 0.0f, 0.0f); } };
+template <> struct DivF<float> { float operator()(float a, float b) const { return ew::div(a, b, 0.0f, 0.0f); } };
+template <> struct PowF<float> { float operator()(float a, float b) const { return ew::pow(a, b, 0.0f, 0.0f); } };
+template <> struct MaxF<float> { float operator()(float a, float b) const { return ew::maximum(a, b, 0.0f, 0.0f); } };
+template <> struct MinF<float> { float operator()(float a, float b) const { return ew::minimum(a, b, 0.0f, 0.0f); } };
+template <> struct NegF<float> { float operator()(float a) const { return ew::neg(a, 0.0f, 0.0f); } };
+template <> struct AbsF<float> { float operator()(float a) const { return ew::abs(a, 0.0f, 0.0f); } };
 
 // ---- binary kernels ---------------------------------------------------------------------
 
 // add/sub take PyTorch's `alpha` (a + alpha * b); alpha != 1 is float32 only (Python checks).
-template <template <class> class F>
-Status scaled(const KernelArgs& args, const char* name, float sign) {
+template <template <class> class F, float (*E)(float, float, float, float)>
+Status scaled(const KernelArgs& args, const char* name) {
   const double alpha = args.attrs->get_float("alpha", 1.0);
   if (alpha == 1.0) return binary_same<F>(args, name, false);
   UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 2));
   for (int i = 0; i < 2; ++i)
     UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(i), DType::kFloat32, name, "input with alpha"));
-  const float k = sign * static_cast<float>(alpha);
+  const float k = static_cast<float>(alpha);
   binary_loop<float, float, float>(args.out(0), args.in(0), args.in(1),
-                                   [k](float x, float y) { return x + k * y; });
+                                   [k](float x, float y) { return E(x, y, k, 0.0f); });
   return Status::ok();
 }
 
-Status add(const KernelArgs& a) { return scaled<AddF>(a, "add", 1.0f); }
-Status sub(const KernelArgs& a) { return scaled<SubF>(a, "sub", -1.0f); }
+Status add(const KernelArgs& a) { return scaled<AddF, ew::add>(a, "add"); }
+Status sub(const KernelArgs& a) { return scaled<SubF, ew::sub>(a, "sub"); }
 Status mul(const KernelArgs& a) { return binary_same<MulF>(a, "mul", false); }
 Status div(const KernelArgs& a) { return binary_same<DivF>(a, "div", true); }
 Status pow(const KernelArgs& a) { return binary_same<PowF>(a, "pow", true); }
@@ -213,97 +221,86 @@ Status cast(const KernelArgs& args) {
 Status neg(const KernelArgs& a) { return unary_numeric<NegF>(a, "neg"); }
 Status abs(const KernelArgs& a) { return unary_numeric<AbsF>(a, "abs"); }
 Status sign(const KernelArgs& a) { return unary_numeric<SignF>(a, "sign"); }
-Status exp(const KernelArgs& a) { return unary_float(a, "exp", [](float x) { return std::exp(x); }); }
-Status log(const KernelArgs& a) { return unary_float(a, "log", [](float x) { return std::log(x); }); }
-Status sqrt(const KernelArgs& a) { return unary_float(a, "sqrt", [](float x) { return std::sqrt(x); }); }
-Status rsqrt(const KernelArgs& a) { return unary_float(a, "rsqrt", [](float x) { return 1.0f / std::sqrt(x); }); }
-Status sin(const KernelArgs& a) { return unary_float(a, "sin", [](float x) { return std::sin(x); }); }
-Status cos(const KernelArgs& a) { return unary_float(a, "cos", [](float x) { return std::cos(x); }); }
-Status tanh(const KernelArgs& a) { return unary_float(a, "tanh", [](float x) { return std::tanh(x); }); }
-Status sigmoid_k(const KernelArgs& a) { return unary_float(a, "sigmoid", [](float x) { return sigmoid(x); }); }
-Status relu(const KernelArgs& a) { return unary_float(a, "relu", [](float x) { return x > 0.0f ? x : 0.0f; }); }
-Status silu(const KernelArgs& a) { return unary_float(a, "silu", [](float x) { return x * sigmoid(x); }); }
+Status exp(const KernelArgs& a) { return unary_float(a, "exp", [](float x) { return ew::exp(x, 0.0f, 0.0f); }); }
+Status log(const KernelArgs& a) { return unary_float(a, "log", [](float x) { return ew::log(x, 0.0f, 0.0f); }); }
+Status sqrt(const KernelArgs& a) { return unary_float(a, "sqrt", [](float x) { return ew::sqrt(x, 0.0f, 0.0f); }); }
+Status rsqrt(const KernelArgs& a) { return unary_float(a, "rsqrt", [](float x) { return ew::rsqrt(x, 0.0f, 0.0f); }); }
+Status sin(const KernelArgs& a) { return unary_float(a, "sin", [](float x) { return ew::sin(x, 0.0f, 0.0f); }); }
+Status cos(const KernelArgs& a) { return unary_float(a, "cos", [](float x) { return ew::cos(x, 0.0f, 0.0f); }); }
+Status tanh(const KernelArgs& a) { return unary_float(a, "tanh", [](float x) { return ew::tanh(x, 0.0f, 0.0f); }); }
+Status sigmoid(const KernelArgs& a) { return unary_float(a, "sigmoid", [](float x) { return ew::sigmoid(x, 0.0f, 0.0f); }); }
+Status relu(const KernelArgs& a) { return unary_float(a, "relu", [](float x) { return ew::relu(x, 0.0f, 0.0f); }); }
+Status silu(const KernelArgs& a) { return unary_float(a, "silu", [](float x) { return ew::silu(x, 0.0f, 0.0f); }); }
 
 Status leaky_relu(const KernelArgs& a) {
   const float slope = static_cast<float>(a.attrs->get_float("negative_slope", 0.01));
-  return unary_float(a, "leaky_relu", [slope](float x) { return x > 0.0f ? x : x * slope; });
+  return unary_float(a, "leaky_relu", [slope](float x) { return ew::leaky_relu(x, slope, 0.0f); });
 }
 
+// p0 of ew::gelu: 1 for approximate="tanh", else 0 (the erf form); constant per lambda
 Status gelu(const KernelArgs& a) {
   if (a.attrs->get_string("approximate", "none") == "tanh")
-    return unary_float(a, "gelu", [](float x) { return 0.5f * x * (1.0f + std::tanh(gelu_tanh_inner(x))); });
-  return unary_float(a, "gelu", [](float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); });
+    return unary_float(a, "gelu", [](float x) { return ew::gelu(x, 1.0f, 0.0f); });
+  return unary_float(a, "gelu", [](float x) { return ew::gelu(x, 0.0f, 0.0f); });
 }
 
-// softplus(x) = log(1 + exp(beta x)) / beta, linear above `threshold` (PyTorch's definition).
 Status softplus(const KernelArgs& a) {
   const float beta = static_cast<float>(a.attrs->get_float("beta", 1.0));
   const float threshold = static_cast<float>(a.attrs->get_float("threshold", 20.0));
-  return unary_float(a, "softplus", [beta, threshold](float x) {
-    return x * beta > threshold ? x : std::log1p(std::exp(x * beta)) / beta;
-  });
+  return unary_float(a, "softplus",
+                     [beta, threshold](float x) { return ew::softplus(x, beta, threshold); });
 }
 
-// clamp(x, min, max); a bound is absent when its attribute is NaN. NaN inputs pass through.
+// clamp(x, min, max); a bound is absent when its attribute is NaN.
 Status clamp(const KernelArgs& a) {
   const float lo = static_cast<float>(a.attrs->get_float("min", NAN));
   const float hi = static_cast<float>(a.attrs->get_float("max", NAN));
-  return unary_float(a, "clamp", [lo, hi](float x) {
-    if (lo == lo && x < lo) x = lo;
-    if (hi == hi && x > hi) x = hi;
-    return x;
-  });
+  return unary_float(a, "clamp", [lo, hi](float x) { return ew::clamp(x, lo, hi); });
 }
 
 // ---- backward kernels: inputs (grad, saved) ------------------------------------------------
 
 Status relu_backward(const KernelArgs& a) {
-  return backward_float(a, "relu_backward", [](float g, float x) { return x > 0.0f ? g : 0.0f; });
+  return backward_float(a, "relu_backward",
+                        [](float g, float x) { return ew::relu_backward(g, x, 0.0f, 0.0f); });
 }
 Status leaky_relu_backward(const KernelArgs& a) {
   const float slope = static_cast<float>(a.attrs->get_float("negative_slope", 0.01));
-  return backward_float(a, "leaky_relu_backward",
-                        [slope](float g, float x) { return x > 0.0f ? g : g * slope; });
+  return backward_float(a, "leaky_relu_backward", [slope](float g, float x) {
+    return ew::leaky_relu_backward(g, x, slope, 0.0f);
+  });
 }
 Status sigmoid_backward(const KernelArgs& a) {  // saved: the output y
-  return backward_float(a, "sigmoid_backward", [](float g, float y) { return g * y * (1.0f - y); });
+  return backward_float(a, "sigmoid_backward",
+                        [](float g, float y) { return ew::sigmoid_backward(g, y, 0.0f, 0.0f); });
 }
 Status tanh_backward(const KernelArgs& a) {  // saved: the output y
-  return backward_float(a, "tanh_backward", [](float g, float y) { return g * (1.0f - y * y); });
+  return backward_float(a, "tanh_backward",
+                        [](float g, float y) { return ew::tanh_backward(g, y, 0.0f, 0.0f); });
 }
 Status silu_backward(const KernelArgs& a) {
-  return backward_float(a, "silu_backward", [](float g, float x) {
-    float s = sigmoid(x);
-    return g * s * (1.0f + x * (1.0f - s));
-  });
+  return backward_float(a, "silu_backward",
+                        [](float g, float x) { return ew::silu_backward(g, x, 0.0f, 0.0f); });
 }
 Status gelu_backward(const KernelArgs& a) {
   if (a.attrs->get_string("approximate", "none") == "tanh")
-    return backward_float(a, "gelu_backward", [](float g, float x) {
-      float t = std::tanh(gelu_tanh_inner(x));
-      float dinner = kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
-      return g * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner);
-    });
-  return backward_float(a, "gelu_backward", [](float g, float x) {
-    float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
-    float pdf = 0.3989422804014327f * std::exp(-0.5f * x * x);
-    return g * (cdf + x * pdf);
-  });
+    return backward_float(a, "gelu_backward",
+                          [](float g, float x) { return ew::gelu_backward(g, x, 1.0f, 0.0f); });
+  return backward_float(a, "gelu_backward",
+                        [](float g, float x) { return ew::gelu_backward(g, x, 0.0f, 0.0f); });
 }
 Status softplus_backward(const KernelArgs& a) {
   const float beta = static_cast<float>(a.attrs->get_float("beta", 1.0));
   const float threshold = static_cast<float>(a.attrs->get_float("threshold", 20.0));
   return backward_float(a, "softplus_backward", [beta, threshold](float g, float x) {
-    return x * beta > threshold ? g : g * sigmoid(x * beta);
+    return ew::softplus_backward(g, x, beta, threshold);
   });
 }
 Status clamp_backward(const KernelArgs& a) {
   const float lo = static_cast<float>(a.attrs->get_float("min", NAN));
   const float hi = static_cast<float>(a.attrs->get_float("max", NAN));
-  return backward_float(a, "clamp_backward", [lo, hi](float g, float x) {
-    bool inside = !(lo == lo && x < lo) && !(hi == hi && x > hi);
-    return inside ? g : 0.0f;
-  });
+  return backward_float(a, "clamp_backward",
+                        [lo, hi](float g, float x) { return ew::clamp_backward(g, x, lo, hi); });
 }
 
 }  // namespace
@@ -334,7 +331,7 @@ void register_elementwise_kernels(KernelRegistry& reg) {
   reg.add("sin", sin);
   reg.add("cos", cos);
   reg.add("tanh", tanh);
-  reg.add("sigmoid", sigmoid_k);
+  reg.add("sigmoid", sigmoid);
   reg.add("relu", relu);
   reg.add("silu", silu);
   reg.add("leaky_relu", leaky_relu);
@@ -349,6 +346,7 @@ void register_elementwise_kernels(KernelRegistry& reg) {
   reg.add("gelu_backward", gelu_backward);
   reg.add("softplus_backward", softplus_backward);
   reg.add("clamp_backward", clamp_backward);
+  register_fused_kernels(reg);
 }
 
 }  // namespace unified

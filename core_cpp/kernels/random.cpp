@@ -3,7 +3,9 @@
 // results are the same for any thread count, strided outputs, eager or traced runs. Philox block
 // `offset + i / per_block` (counter words: block low, block high, 0, 0; key: seed low, high)
 // gives four 32-bit words, i.e. 4 uniforms, 4 normals (two Box-Muller pairs) or 2 randints.
-// The generator state (seed, offset) lives in unified/random.py; ops in unified/ops/random.py.
+// The generator state (seed, offset) lives in unified/random.py and reaches a kernel as its last
+// input, an int64 tensor of two elements (so a traced graph carries it as data); ops in
+// unified/ops/random.py.
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -50,10 +52,18 @@ struct RandomKey {
   uint64_t offset = 0;
 };
 
-RandomKey read_key(const KernelArgs& args) {
-  // seed is stored as a signed int64 attr; its bits are the unsigned 64-bit seed
-  return {static_cast<uint64_t>(args.attrs->get_int("seed", 0)),
-          static_cast<uint64_t>(args.attrs->get_int("offset", 0))};
+// The state input (seed, offset): int64 of two elements (any strides); its bits are the
+// unsigned 64-bit seed and offset.
+Status read_key(const KernelArgs& args, const char* name, RandomKey* key) {
+  const TensorView& state = args.in(args.num_inputs - 1);
+  if (state.dtype != DType::kInt64 || state.ndim != 1 || state.shape[0] != 2)
+    return make_status(StatusCode::kInvalidArgument, name, ": the generator state input must be "
+                       "int64 of shape (2,) (seed, offset), got ", dtype_name(state.dtype),
+                       " of shape ", state.shape_str());
+  const int64_t* p = state.ptr<int64_t>();
+  key->seed = static_cast<uint64_t>(p[0]);
+  key->offset = static_cast<uint64_t>(p[state.strides[0]]);
+  return Status::ok();
 }
 
 // Calls emit(offsets, i, st, value) for every output element, value = block_fn's value for the
@@ -87,14 +97,17 @@ void fill_by_index(const std::array<const TensorView*, N>& views, RandomKey key,
   });
 }
 
-Status check_output(const KernelArgs& args, const char* name, int num_inputs) {
+// Arity (the state input included), the float32 output, and the state -> *key.
+Status check_output(const KernelArgs& args, const char* name, int num_inputs, RandomKey* key) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, name, num_inputs, 1));
+  UNIFIED_RETURN_IF_ERROR(read_key(args, name, key));
   return check_dtype(args.out(0), DType::kFloat32, name, "output");
 }
 
 // normal: N(mean, std^2) by Box-Muller on (0, 1] x [0, 1) pairs.
 Status normal(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_output(args, "normal", 0));
+  RandomKey key;
+  UNIFIED_RETURN_IF_ERROR(check_output(args, "normal", 1, &key));
   const float mean = static_cast<float>(args.attrs->get_float("mean", 0.0));
   const float std_dev = static_cast<float>(args.attrs->get_float("std", 1.0));
   UNIFIED_ENSURE(std_dev >= 0.0f, "normal: std must be >= 0, got ", std_dev);
@@ -109,7 +122,7 @@ Status normal(const KernelArgs& args) {
       v[2 * pair + 1] = mean + std_dev * r * std::sin(theta);
     }
   };
-  fill_by_index<1, 4, float>({&out}, read_key(args), block,
+  fill_by_index<1, 4, float>({&out}, key, block,
                              [&](const int64_t* off, int64_t i, const int64_t* st, float v) {
                                po[off[0] + i * st[0]] = v;
                              });
@@ -118,7 +131,8 @@ Status normal(const KernelArgs& args) {
 
 // uniform: [low, high).
 Status uniform(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_output(args, "uniform", 0));
+  RandomKey key;
+  UNIFIED_RETURN_IF_ERROR(check_output(args, "uniform", 1, &key));
   const float low = static_cast<float>(args.attrs->get_float("low", 0.0));
   const float high = static_cast<float>(args.attrs->get_float("high", 1.0));
   UNIFIED_ENSURE(low <= high, "uniform: low must be <= high, got low=", low, " high=", high);
@@ -129,7 +143,7 @@ Status uniform(const KernelArgs& args) {
   auto block = [&](const uint32_t* w, float* v) {
     for (int k = 0; k < 4; ++k) v[k] = std::fmin(low + span * unit_float(w[k]), below_high);
   };
-  fill_by_index<1, 4, float>({&out}, read_key(args), block,
+  fill_by_index<1, 4, float>({&out}, key, block,
                              [&](const int64_t* off, int64_t i, const int64_t* st, float v) {
                                po[off[0] + i * st[0]] = v;
                              });
@@ -157,12 +171,13 @@ void randint_fill(const TensorView& out, RandomKey key, int64_t low, uint64_t sp
 
 // randint: integers in [low, high) written in the output's dtype.
 Status randint(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_arity(args, "randint", 0, 1));
+  UNIFIED_RETURN_IF_ERROR(check_arity(args, "randint", 1, 1));
+  RandomKey key;
+  UNIFIED_RETURN_IF_ERROR(read_key(args, "randint", &key));
   const int64_t low = args.attrs->get_int("low", 0), high = args.attrs->get_int("high", 1);
   UNIFIED_ENSURE(low < high, "randint: low must be < high, got low=", low, " high=", high);
   const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   const TensorView& out = args.out(0);
-  const RandomKey key = read_key(args);
   switch (out.dtype) {
     case DType::kInt64: randint_fill<int64_t>(out, key, low, span); break;
     case DType::kInt32: randint_fill<int32_t>(out, key, low, span); break;
@@ -175,7 +190,8 @@ Status randint(const KernelArgs& args) {
 
 // bernoulli(p): 1.0 where a uniform draw is below p (p broadcasts to the output's shape).
 Status bernoulli(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_output(args, "bernoulli", 1));
+  RandomKey key;
+  UNIFIED_RETURN_IF_ERROR(check_output(args, "bernoulli", 2, &key));
   const TensorView &p = args.in(0), &out = args.out(0);
   UNIFIED_RETURN_IF_ERROR(check_dtype(p, DType::kFloat32, "bernoulli", "p"));
   bool fits = p.ndim <= out.ndim;
@@ -193,7 +209,7 @@ Status bernoulli(const KernelArgs& args) {
   auto block = [](const uint32_t* w, float* v) {
     for (int k = 0; k < 4; ++k) v[k] = unit_float(w[k]);
   };
-  fill_by_index<2, 4, float>({&out, &p}, read_key(args), block,
+  fill_by_index<2, 4, float>({&out, &p}, key, block,
                              [&](const int64_t* off, int64_t i, const int64_t* st, float u) {
                                const float prob = pp[off[1] + i * st[1]];
                                if (!(prob >= 0.0f && prob <= 1.0f) && !bad.exchange(true))

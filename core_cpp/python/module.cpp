@@ -7,6 +7,7 @@
 
 #include <Eigen/Core>
 
+#include "unified/fused.h"
 #include "unified/registry.h"
 #include "unified/threading.h"
 
@@ -335,6 +336,8 @@ PYBIND11_MODULE(_core, m) {
     for (int i = 0; i < reg.size(); ++i) names.push_back(reg.name(i));
     return names;
   }, "Names of every registered kernel.");
+  m.def("fusable_ops", &fused_op_names,
+        "Op names the fused-elementwise engine can run (kernels/fused.cpp).");
   m.def("kernel_id", [](const std::string& name) {
     int id = all_kernels().find(name);
     if (id < 0) throw py::key_error("no C++ kernel named '" + name + "'");

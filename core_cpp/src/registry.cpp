@@ -30,6 +30,7 @@ KernelRegistry& all_kernels() {
     register_index_kernels(*r);
     register_nn_kernels(*r);
     register_random_kernels(*r);
+    register_optim_kernels(*r);
     return r;
   }();
   return *reg;

@@ -18,7 +18,7 @@ from unified.tracer.passes import cse
 
 F32 = np.dtype("float32")
 RNG = np.random.default_rng(2)
-NORMAL = {"size": (3,), "mean": 0.0, "std": 1.0, "seed": 5, "offset": 0}
+NORMAL = {"size": (3,), "mean": 0.0, "std": 1.0}
 
 
 def rand(*shape: int) -> U.Tensor:
@@ -33,6 +33,7 @@ def graph_with_duplicates() -> Graph:
     c1 = g.add_const(np.float32(2.0))
     c2 = g.add_const(np.float32(2.0))  # same as c1: merged
     c3 = g.add_const(np.array([2.0], np.float32))  # other shape: kept
+    rng = g.add_const(np.array([5, 0], np.int64))  # generator state (seed, offset)
     a1 = g.add_call(lookup("mul"), (x.ref(), y.ref()), None)
     a2 = g.add_call(lookup("mul"), (x.ref(), y.ref()), None)  # merged into a1
     b1 = g.add_call(lookup("add"), (a1.ref(), c1.ref()), None)
@@ -41,8 +42,8 @@ def graph_with_duplicates() -> Graph:
     b3 = g.add_call(lookup("add"), (a1.ref(), c3.ref()), None)  # kept: other const
     s1 = g.add_call(lookup("sum"), (x.ref(),), {"dims": (1,), "keepdim": False})
     s2 = g.add_call(lookup("sum"), (x.ref(),), {"dims": (1,), "keepdim": True})  # kept
-    r1 = g.add_call(lookup("normal"), (), NORMAL)
-    r2 = g.add_call(lookup("normal"), (), NORMAL)  # random: kept
+    r1 = g.add_call(lookup("normal"), (rng.ref(),), NORMAL)
+    r2 = g.add_call(lookup("normal"), (rng.ref(),), NORMAL)  # random: kept
     t1 = g.add_call(lookup("topk"), (x.ref(),), {"k": 2, "dim": 1, "largest": 1})
     t2 = g.add_call(lookup("topk"), (x.ref(),), {"k": 2, "dim": 1, "largest": 1})  # merged
     g.set_outputs([b1.ref(), b2.ref(), swapped.ref(), b3.ref(), s1.ref(), s2.ref(),
@@ -55,16 +56,17 @@ AFTER = """\
 graph f(%x: f32[3,4], %y: f32[3,4], %w: f32[3,4] param) {
   %3: f32[] = const [2.]
   %5: f32[1] = const [2.]
-  %6: f32[3,4] = mul %x, %y
-  %8: f32[3,4] = add %6, %3
-  %10: f32[3,4] = mul %y, %x
-  %11: f32[3,4] = add %6, %5
-  %12: f32[3] = sum %x dims=(1,) keepdim=False
-  %13: f32[3,1] = sum %x dims=(1,) keepdim=True
-  %14: f32[3] = normal size=(3,) mean=0.0 std=1.0 seed=5 offset=0
-  %15: f32[3] = normal size=(3,) mean=0.0 std=1.0 seed=5 offset=0
-  %16.0, %16.1: f32[3,2], i64[3,2] = topk %x k=2 dim=1 largest=1
-  return %8, %8, %10, %11, %12, %13, %14, %15, %16.0, %16.1; writes %w <- %8
+  %6: i64[2] = const [5,0]
+  %7: f32[3,4] = mul %x, %y
+  %9: f32[3,4] = add %7, %3
+  %11: f32[3,4] = mul %y, %x
+  %12: f32[3,4] = add %7, %5
+  %13: f32[3] = sum %x dims=(1,) keepdim=False
+  %14: f32[3,1] = sum %x dims=(1,) keepdim=True
+  %15: f32[3] = normal %6 size=(3,) mean=0.0 std=1.0
+  %16: f32[3] = normal %6 size=(3,) mean=0.0 std=1.0
+  %17.0, %17.1: f32[3,2], i64[3,2] = topk %x k=2 dim=1 largest=1
+  return %9, %9, %11, %12, %13, %14, %15, %16, %17.0, %17.1; writes %w <- %9
 }"""
 
 
@@ -81,10 +83,10 @@ def test_merges_exactly_the_duplicates():
 
 def test_users_move_to_the_kept_node():
     out = cse.run(graph_with_duplicates())
-    a1 = next(n for n in out.nodes if n.name == "6")
-    assert [u.name for u in a1.users] == ["8", "11"]
+    a1 = next(n for n in out.nodes if n.name == "7")
+    assert [u.name for u in a1.users] == ["9", "12"]
     c1 = next(n for n in out.nodes if n.name == "3")
-    assert [u.name for u in c1.users] == ["8"]
+    assert [u.name for u in c1.users] == ["9"]
 
 
 def test_same_values_before_and_after():

@@ -34,8 +34,9 @@ def graph_with_dead_code() -> Graph:
     sq = g.add_call(lookup("mul"), (x.ref(), x.ref()), None)
     neg = g.add_call(lookup("neg"), (sq.ref(),), None)  # dead chain: neg -> relu
     g.add_call(lookup("relu"), (neg.ref(),), None)
-    g.add_call(lookup("normal"), (), {"size": (3,), "mean": 0.0, "std": 1.0, "seed": 5,
-                                      "offset": 0})  # unused random op
+    rng = g.add_const(np.array([5, 0], np.int64))  # dead generator state (seed, offset)
+    g.add_call(lookup("normal"), (rng.ref(),), {"size": (3,), "mean": 0.0,
+                                                "std": 1.0})  # unused random op
     g.add_call(ECHO, (x.ref(),), None)  # side effect: kept though unused
     top = g.add_call(lookup("topk"), (sq.ref(),), {"k": 2, "dim": 1, "largest": 1})
     step = g.add_call(lookup("mul"), (w.ref(), lr.ref()), None)
@@ -49,11 +50,11 @@ AFTER = """\
 graph f(%x: f32[3,4], %unused: f32[2], %w: f32[3,4] param) {
   %3: f32[] = const [0.1]
   %5: f32[3,4] = mul %x, %x
-  %9: f32[3,4] = echo %x
-  %10.0, %10.1: f32[3,2], i64[3,2] = topk %5 k=2 dim=1 largest=1
-  %11: f32[3,4] = mul %w, %3
-  %12: f32[3,4] = sub %w, %11
-  return %10.1; writes %w <- %12
+  %10: f32[3,4] = echo %x
+  %11.0, %11.1: f32[3,2], i64[3,2] = topk %5 k=2 dim=1 largest=1
+  %12: f32[3,4] = mul %w, %3
+  %13: f32[3,4] = sub %w, %12
+  return %11.1; writes %w <- %13
 }"""
 
 
@@ -64,8 +65,8 @@ def test_removes_exactly_the_dead_nodes():
     out = dce.run(g)
     out.check()
     assert str(out) == AFTER
-    assert len(g.nodes) - len(out.nodes) == 4  # const 7, neg, relu, normal
-    assert str(g) == before and len(g.nodes) == 13  # the caller's graph is untouched
+    assert len(g.nodes) - len(out.nodes) == 5  # const 7, neg, relu, state const, normal
+    assert str(g) == before and len(g.nodes) == 14  # the caller's graph is untouched
 
 
 def test_same_values_before_and_after():
@@ -85,9 +86,9 @@ def test_live_graph_is_unchanged_and_idempotent():
 def test_users_are_kept_in_step():
     out = dce.run(graph_with_dead_code())
     sq = next(n for n in out.nodes if n.name == "5")
-    assert [u.name for u in sq.users] == ["10"]  # neg was removed from its users
+    assert [u.name for u in sq.users] == ["11"]  # neg was removed from its users
     x = out.inputs()[0]
-    assert [u.name for u in x.users] == ["5", "5", "9"]
+    assert [u.name for u in x.users] == ["5", "5", "10"]
 
 
 def test_copy_is_independent_and_prints_the_same():

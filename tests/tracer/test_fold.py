@@ -36,8 +36,9 @@ def graph_with_constants() -> Graph:
     flat = g.add_call(lookup("reshape"), (top.ref(0),), {"shape": (2,)})
     prod = g.add_call(lookup("mul"), (x.ref(), e.ref()), None)
     out = g.add_call(lookup("add"), (prod.ref(), flat.ref()), None)
-    noise = g.add_call(lookup("normal"), (), {"size": (2,), "mean": 0.0, "std": 1.0,
-                                              "seed": 1, "offset": 0})
+    rng = g.add_const(np.array([1, 0], np.int64))  # generator state (seed, offset)
+    noise = g.add_call(lookup("normal"), (rng.ref(),), {"size": (2,), "mean": 0.0,
+                                                        "std": 1.0})
     g.set_outputs([out.ref(), noise.ref(), top.ref(1)])
     return g
 
@@ -47,15 +48,16 @@ graph f(%x: f32[2]) {
   %1: f32[2] = const [ 0.5,-1. ]
   %2: f32[] = const [3.]
   %3: f32[1,3] = const [4.,1.,9.]
-  %11: f32[2] = const [ 1.5,-3. ]                              # model.py:7 forward
-  %12: f32[2] = const [4.481689  ,0.04978707]                  # model.py:7 forward
-  %13: f32[1,2] = const [9.,4.]
-  %14: i64[1,2] = const [2,0]
-  %15: f32[2] = const [9.,4.]
-  %8: f32[2] = mul %x, %12
-  %9: f32[2] = add %8, %15
-  %10: f32[2] = normal size=(2,) mean=0.0 std=1.0 seed=1 offset=0
-  return %9, %10, %14
+  %12: f32[2] = const [ 1.5,-3. ]                              # model.py:7 forward
+  %13: f32[2] = const [4.481689  ,0.04978707]                  # model.py:7 forward
+  %14: f32[1,2] = const [9.,4.]
+  %15: i64[1,2] = const [2,0]
+  %16: f32[2] = const [9.,4.]
+  %8: f32[2] = mul %x, %13
+  %9: f32[2] = add %8, %16
+  %10: i64[2] = const [1,0]
+  %11: f32[2] = normal %10 size=(2,) mean=0.0 std=1.0
+  return %9, %11, %15
 }"""
 
 
@@ -78,7 +80,7 @@ def test_dce_after_fold_drops_the_spent_consts():
     out.check()
     kinds = [(n.kind, n.op.name if n.op else "") for n in out.nodes]
     assert kinds == [("input", ""), ("const", ""), ("const", ""), ("const", ""),
-                     ("call", "mul"), ("call", "add"), ("call", "normal")]
+                     ("call", "mul"), ("call", "add"), ("const", ""), ("call", "normal")]
 
 
 def test_same_values_before_and_after():

@@ -64,3 +64,33 @@ def test_guard_hook_costs_nothing_outside_tracing():
 
     assert VALUE_READS.get() is None
     assert U.tensor([1.5]).item() == 1.5
+
+
+def test_failed_guard_on_the_plan_leaves_state_untouched_both_ways():
+    """A branch that updates state differently per direction: a variant whose guard fails
+    after its plan ran must not have written the state (replay.py's guard scheme)."""
+
+    def make():
+        acc = U.zeros(2)
+
+        def step(x):
+            if x.sum() > 0:
+                acc.add_(x)
+            else:
+                acc.mul_(0.5)
+            return acc * 1.0
+
+        return acc, step
+
+    xs = [U.tensor([1.0, 2.0]), U.tensor([-3.0, 1.0])] * 4 + [U.tensor([2.0, -1.0]),
+                                                            U.tensor([-1.0, -1.0])] * 2
+    acc_eager, eager = make()
+    want = [eager(x).tolist() for x in xs]
+    acc, step = make()
+    traced = U.trace(step)
+    assert [traced(x).tolist() for x in xs] == want
+    assert acc.tolist() == acc_eager.tolist()
+    (entry,) = traced._cache.values()
+    assert len(entry.variants) == 2
+    assert all(type(v.compiled).__name__ == "PlanReplay" and not v.compiled.in_place
+               for v in entry.variants)

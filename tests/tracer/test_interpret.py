@@ -85,13 +85,14 @@ def test_const_outputs_are_read_only_views_of_the_graph_data():
 
 def test_random_op_replays_eager_numbers():
     log = []
-    with observe(lambda op, inputs, attrs, out: log.append((op, attrs, out))):
+    with observe(lambda op, inputs, attrs, out: log.append((op, inputs, attrs, out))):
         eager = U.randn(3, 4)
-    (op, attrs, _), = log
+    (op, (state,), attrs, _), = log  # the generator state (seed, offset) is an input
     g = Graph("rand")
-    node = g.add_call(op, (), attrs)
+    rng = g.add_input("rng", TensorMeta((2,), np.dtype("int64")))
+    node = g.add_call(op, (rng.ref(),), attrs)
     g.set_outputs([node.ref()])
-    (out,), _ = interpret.run(g, [], [])
+    (out,), _ = interpret.run(g, [state], [])
     np.testing.assert_array_equal(out.numpy(), eager.numpy())
 
 

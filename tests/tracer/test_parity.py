@@ -88,3 +88,50 @@ def test_traced_training_with_batchnorm_and_dropout_matches_eager():
                                    getattr(eager_model[1], name).numpy(), rtol=1e-6)
     assert len(next(iter(step._cache.values())).variants) == 1
     assert "bernoulli" in str(step.graph)
+
+
+def digits_cnn_run(traced: bool, steps: int = 100) -> tuple[list[float], float]:
+    """examples/train_digits.py's CNN, optimizer and data order (seed 0), `steps` steps of
+    batch 32 (drop_last: one batch shape), eager or traced; (losses, test accuracy)."""
+    from unified.data import DataLoader, TensorDataset
+    from unified.datasets import digits_split
+
+    U.manual_seed(0)
+    x_train, x_test, y_train, y_test = digits_split(test_fraction=0.2, seed=0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+    opt = U.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True,
+                        drop_last=True, generator=U.Generator().manual_seed(0))
+
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step_fn = U.trace(step) if traced else step
+    losses: list[float] = []
+    while len(losses) < steps:
+        for x, y in loader:
+            losses.append(step_fn(x, y).item())
+            if len(losses) == steps:
+                break
+    model.eval()
+    with U.no_grad():
+        acc = (model(x_test).argmax(dim=1) == y_test).float().mean().item()
+    if traced:
+        (entry,) = step_fn._cache.values()
+        assert len(entry.variants) == 1 and type(entry.variants[0].compiled).__name__ == \
+            "PlanReplay"  # replayed through the lowered C++ plan
+    return losses, acc
+
+
+def test_digits_cnn_100_steps_traced_matches_eager():
+    eager_losses, eager_acc = digits_cnn_run(traced=False)
+    losses, acc = digits_cnn_run(traced=True)
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-5)
+    assert acc == eager_acc and acc > 0.8

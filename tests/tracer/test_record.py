@@ -51,6 +51,11 @@ def test_random_ops_record_offsets_relative_to_the_generator():
     U.randn(7)  # the call starts at offset 7
     _, rec = run(lambda: (U.rand(4), U.randn(2)))
     assert [rel for _, rel in rec.rng] == [0, 4] and rec.rng_advance == 6
+    # the generator state is a graph input of each random op (not an attr, not a param)
+    assert [(n.kind, n.name, n.metas[0].shape) for n, _ in rec.rng] == [
+        ("input", "rng0", (2,)), ("input", "rng1", (2,))]
+    assert [n.users[0].op.name for n, _ in rec.rng] == ["uniform", "normal"]
+    assert rec.input_positions == [None, None] and rec.state == []
 
 
 def test_guard_records_the_value_and_the_line():

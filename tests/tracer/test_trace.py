@@ -84,3 +84,61 @@ def test_graph_before_first_call_raises():
     f = U.trace(lambda x: x)
     with pytest.raises(RuntimeError, match="no graph yet"):
         _ = f.graph
+
+
+def _mlp_step():
+    U.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = U.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, y):
+        loss = U.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    return [(U.tensor(rng.standard_normal((4, 8)).astype(np.float32)),
+             U.tensor(rng.integers(0, 3, 4))) for _ in range(6)]
+
+
+@pytest.mark.parametrize("backend,runner", [("plan", "PlanReplay"), ("interpret", "str")])
+def test_replay_runs_the_lowered_plan_by_default_and_the_interpreter_on_request(backend,
+                                                                               runner):
+    data = _data()
+    model, step = _mlp_step()
+    want = [step(x, y).item() for x, y in data]
+    weights = [p.detach().numpy().copy() for p in model.parameters()]
+    model, step = _mlp_step()
+    traced = U.trace(step) if backend == "plan" else U.trace(step, backend=backend)
+    assert [traced(x, y).item() for x, y in data] == want  # bit for bit
+    for p, w in zip(model.parameters(), weights):
+        np.testing.assert_array_equal(p.detach().numpy(), w)
+    (entry,) = traced._cache.values()
+    assert type(entry.variants[0].compiled).__name__ == runner
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        U.trace(lambda x: x, backend="jit")
+
+
+def test_memory_report_shows_the_plan_and_the_eager_peak():
+    model, step = _mlp_step()
+    traced = U.trace(step)
+    for x, y in _data()[:3]:
+        traced(x, y)
+    report = traced.memory_report()
+    text = str(report)
+    assert text.startswith("memory plan for step: arena ")
+    assert "eager peak of the same step" in text and "traced: " in text
+    params = sum(p.detach().numpy().nbytes for p in model.parameters())
+    assert report.state_bytes >= 2 * params  # weights and momentum buffers (+ hyper values)
+    assert report.eager_peak_bytes >= 2 * params  # eager holds them too, plus grads
+    assert report.traced_bytes == report.arena_bytes + report.state_bytes + report.io_bytes
+    assert report.arena_bytes <= report.plan.buffers_bytes

@@ -16,8 +16,9 @@ Algorithm:
     call, so they cannot share the arena). A written value with its own kernel-made buffer
     lives straight in its param's array when nothing reads the param's storage (or a view
     of it) after the writing step; at the writing step itself only as input 0 of an
-    elementwise INPLACE_OK op (the in-place contract of eager `apply_inplace`). Every other
-    buffer goes in the arena.
+    elementwise INPLACE_OK op (the in-place contract of eager `apply_inplace`), or as the
+    input an update op's output replaces (OpDef.writes_inputs, eager's `apply_update`), read
+    by no other input of that step. Every other buffer goes in the arena.
  4. Lifetimes. A buffer lives from its step to the last step reading it or any view of it
     (views extend their base's lifetime); values copied out at the end are read at END.
  5. Greedy by size. Arena buffers, sorted by size descending (then first step, then node),
@@ -204,19 +205,27 @@ def homes(graph: Graph, lay: dict[Ref, Layout], copies: frozenset[Ref],
             continue
         step = steps[ref.node]
         read = last.get(Ref(param), -1)
-        if read < step or (read == step and _writes_over_input0(ref, Ref(param), lay)):
+        if read < step or (read == step and _writes_over_input(ref, Ref(param), lay)):
             result[ref] = ("param", params.index(param))
             homed_params.add(param)
     return result
 
 
-def _writes_over_input0(ref: Ref, param: Ref, lay: dict[Ref, Layout]) -> bool:
-    """The op may write its output over input 0, which is the whole param, read nowhere else."""
+def _writes_over_input(ref: Ref, param: Ref, lay: dict[Ref, Layout]) -> bool:
+    """The op may write output `ref` over one of its inputs (input 0 of an elementwise
+    INPLACE_OK op; input writes_inputs[k] for output k of an update op), that input is the
+    whole param, and no other input reads the param's storage."""
     node = ref.node
     traits = node.op.traits
-    return (Trait.ELEMENTWISE in traits and Trait.INPLACE_OK in traits and ref.index == 0
-            and node.inputs[0] == param
-            and not any(lay[r].base == param for r in node.inputs[1:]))
+    updates = getattr(node.op, "writes_inputs", ())
+    if ref.index < len(updates):
+        slot = updates[ref.index]
+    elif Trait.ELEMENTWISE in traits and Trait.INPLACE_OK in traits and ref.index == 0:
+        slot = 0
+    else:
+        return False
+    return (node.inputs[slot] == param
+            and not any(lay[r].base == param for i, r in enumerate(node.inputs) if i != slot))
 
 
 def lifetimes(graph: Graph, lay: dict[Ref, Layout], home: dict[Ref, tuple[str, int]],

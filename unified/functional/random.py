@@ -1,7 +1,8 @@
 """Random sampling with torch's names: randn, rand, randint, *_like, normal, bernoulli, randperm,
 the in-place normal_/uniform_/bernoulli_, and dropout (F.dropout, dropout1d/2d/3d). Each call
-draws its seed/offset attrs from a Generator (unified/random.py, re-exported here so that
-U.manual_seed etc. exist); ops in unified/ops/random.py."""
+draws its generator-state input (an int64 (seed, offset) tensor) from a Generator
+(unified/random.py, re-exported here so that U.manual_seed etc. exist); ops in
+unified/ops/random.py."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
 
 def _sample(op, shape: tuple, attrs: dict, generator) -> Tensor:
     state = resolve(generator).draw(math.prod(shape))
-    return apply(op, (), {"size": shape, **attrs, **state})
+    return apply(op, (state,), {"size": shape, **attrs})
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
@@ -161,14 +162,14 @@ def bernoulli(input: Tensor, p: float | None = None, *,
     probs = _probabilities(input if p is None else p)
     shape = tuple(input.shape)
     state = resolve(generator).draw(math.prod(shape))
-    return apply(ops.bernoulli, (probs,), {"size": shape, **state})
+    return apply(ops.bernoulli, (probs, state), {"size": shape})
 
 
 def _fill(op, tensor: Tensor, inputs: tuple, attrs: dict, generator) -> Tensor:
     if tensor.dtype != _F32:
         raise DTypeError(f"{op.name}_: the tensor must be float32, got {tensor.dtype}")
     state = resolve(generator).draw(tensor.numel())
-    return apply_inplace(op, tensor, inputs, {"size": tuple(tensor.shape), **attrs, **state},
+    return apply_inplace(op, tensor, inputs + (state,), {"size": tuple(tensor.shape), **attrs},
                          reads_target=False)
 
 
@@ -220,7 +221,7 @@ def _dropout(op: str, input: Tensor, p, training: bool, inplace: bool, mask_shap
         return mul_(input, 0.0) if inplace else mul(input, 0.0)
     keep = wrap(np.array(1.0 - p, _F32))
     shape = tuple(mask_shape)
-    mask = apply(ops.bernoulli, (keep,), {"size": shape, **resolve(None).draw(math.prod(shape))})
+    mask = apply(ops.bernoulli, (keep, resolve(None).draw(math.prod(shape))), {"size": shape})
     mask = mul(mask, 1.0 / (1.0 - p))
     return mul_(input, mask) if inplace else mul(input, mask)
 

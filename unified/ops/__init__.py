@@ -4,10 +4,12 @@ core_cpp/kernels/<family>.cpp. Importing this package registers every op."""
 from unified.ops import (  # noqa: F401
     conv,
     elementwise,
+    fused,
     index,
     loss,
     matmul,
     nn,
+    optim,
     random,
     reduce,
     shape,

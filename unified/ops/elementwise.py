@@ -15,12 +15,13 @@ EWC = EW | {Trait.COMMUTATIVE}
 LATER = "lowering arrives with the ONNX exporter (issue 5)"
 
 
-def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, saves_output=False):
+def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, saves_output=False,
+            fuse=()):
     return register(OpDef(
         name=name, inputs=("a", "b"),
         infer=infer.binary_float(name) if float_only else infer.binary(name),
         kernel=name, grad=grad, traits=traits, onnx=onnx, saves_inputs=saves_inputs,
-        saves_output=saves_output, same_shape_fast=True,
+        saves_output=saves_output, same_shape_fast=True, fuse_params=fuse,
     ))
 
 
@@ -50,9 +51,9 @@ def _pow_grad(g, a, b, out):
 
 add = _binary("add", lambda g, a, b, out, alpha=1.0: _pair(
     a, b, lambda: g, lambda: g if alpha == 1.0 else F.mul(g, alpha)), "Add", EWC,
-    saves_inputs=False)
+    saves_inputs=False, fuse=("alpha",))
 sub = _binary("sub", lambda g, a, b, out, alpha=1.0: _pair(
-    a, b, lambda: g, lambda: F.mul(g, -alpha)), "Sub", saves_inputs=False)
+    a, b, lambda: g, lambda: F.mul(g, -alpha)), "Sub", saves_inputs=False, fuse=("alpha",))
 add.attrs = sub.attrs = {"alpha": 1.0}  # a + alpha * b (PyTorch's alpha); float32 when != 1
 mul = _binary("mul", lambda g, a, b, out: _pair(a, b, lambda: F.mul(g, b), lambda: F.mul(g, a)),
               "Mul", EWC)
@@ -109,18 +110,19 @@ cast = register(OpDef(
 ))
 
 
-def _unary(name, grad, onnx, numeric=False, saves_output=False, saves_inputs=True, attrs=None):
+def _unary(name, grad, onnx, numeric=False, saves_output=False, saves_inputs=True, attrs=None,
+           fuse=()):
     return register(OpDef(
         name=name, inputs=("x",),
         infer=infer.unary_numeric(name) if numeric else infer.unary_float(name),
         kernel=name, grad=grad, traits=EW, onnx=onnx, saves_output=saves_output,
-        saves_inputs=saves_inputs, attrs=attrs or {}, same_shape_fast=True,
+        saves_inputs=saves_inputs, attrs=attrs or {}, same_shape_fast=True, fuse_params=fuse,
     ))
 
 
 neg = _unary("neg", lambda g, x, out: F.neg(g), "Neg", numeric=True, saves_inputs=False)
 abs = _unary("abs", lambda g, x, out: F.mul(g, F.sign(x)), "Abs", numeric=True)
-sign = _unary("sign", lambda g, x, out: F.zeros_like(g), "Sign", numeric=True)
+sign = _unary("sign", lambda g, x, out: F.zeros_like(g), "Sign", numeric=True, fuse=None)
 exp = _unary("exp", lambda g, x, out: F.mul(g, out), "Exp", saves_output=True, saves_inputs=False)
 log = _unary("log", lambda g, x, out: F.div(g, x), "Log")
 sqrt = _unary("sqrt", lambda g, x, out: F.div(F.mul(g, 0.5), out), "Sqrt", saves_output=True,
@@ -132,11 +134,19 @@ cos = _unary("cos", lambda g, x, out: F.neg(F.mul(g, F.sin(x))), "Cos")
 rsqrt.onnx_unsupported = LATER
 
 
-def _bw(name, doc, grad=None, attrs=None):
+def _bw(name, doc, grad=None, attrs=None, fuse=()):
     """A backward op: (grad, saved) -> grad of the input; saved is the forward input or output."""
     return register(OpDef(name=name, inputs=("grad", "saved"), infer=infer.backward_float(name),
                           kernel=name, grad=grad, traits=EW, attrs=attrs or {}, doc=doc,
-                          onnx_unsupported="backward ops are not exported", same_shape_fast=True))
+                          onnx_unsupported="backward ops are not exported", same_shape_fast=True,
+                          fuse_params=fuse))
+
+
+# fuse_params (OpDef): the attrs that become p0, p1 of the op's ew:: function
+SLOPE = ("negative_slope",)
+APPROXIMATE = (("approximate", {"none": 0.0, "tanh": 1.0}),)
+SOFTPLUS = ("beta", "threshold")
+BOUNDS = ("min", "max")
 
 
 # Backward ops linear in `grad` differentiate to themselves; the rest are not differentiable twice.
@@ -146,7 +156,7 @@ leaky_relu_backward = _bw(
     "leaky_relu_backward", "g * (x > 0 ? 1 : slope)",
     lambda gg, g, x, out, negative_slope: (
         F.call_op(leaky_relu_backward, gg, x, negative_slope=negative_slope), None),
-    attrs={"negative_slope": 0.01})
+    attrs={"negative_slope": 0.01}, fuse=SLOPE)
 sigmoid_backward = _bw(
     "sigmoid_backward", "g * y * (1 - y), y = sigmoid(x)",
     lambda gg, g, y, out: (F.call_op(sigmoid_backward, gg, y),
@@ -155,13 +165,14 @@ tanh_backward = _bw(
     "tanh_backward", "g * (1 - y^2), y = tanh(x)",
     lambda gg, g, y, out: (F.call_op(tanh_backward, gg, y), F.mul(F.mul(gg, g), F.mul(y, -2.0))))
 silu_backward = _bw("silu_backward", "g * d silu(x)/dx")
-gelu_backward = _bw("gelu_backward", "g * d gelu(x)/dx", attrs={"approximate": "none"})
+gelu_backward = _bw("gelu_backward", "g * d gelu(x)/dx", attrs={"approximate": "none"},
+                    fuse=APPROXIMATE)
 softplus_backward = _bw("softplus_backward", "g * sigmoid(beta x)",
-                        attrs={"beta": 1.0, "threshold": 20.0})
+                        attrs={"beta": 1.0, "threshold": 20.0}, fuse=SOFTPLUS)
 clamp_backward = _bw(
     "clamp_backward", "g where min <= x <= max",
     lambda gg, g, x, out, min, max: (F.call_op(clamp_backward, gg, x, min=min, max=max), None),
-    attrs={"min": float("nan"), "max": float("nan")})
+    attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)
 
 relu = _unary("relu", lambda g, x, out: F.call_op(relu_backward, g, x), "Relu")
 sigmoid = _unary("sigmoid", lambda g, x, out: F.call_op(sigmoid_backward, g, out), "Sigmoid",
@@ -172,14 +183,15 @@ silu = _unary("silu", lambda g, x, out: F.call_op(silu_backward, g, x), None)
 leaky_relu = _unary(
     "leaky_relu", lambda g, x, out, negative_slope: F.call_op(
         leaky_relu_backward, g, x, negative_slope=negative_slope),
-    "LeakyRelu", attrs={"negative_slope": 0.01})
+    "LeakyRelu", attrs={"negative_slope": 0.01}, fuse=SLOPE)
 gelu = _unary("gelu", lambda g, x, out, approximate: F.call_op(
-    gelu_backward, g, x, approximate=approximate), None, attrs={"approximate": "none"})
+    gelu_backward, g, x, approximate=approximate), None, attrs={"approximate": "none"},
+    fuse=APPROXIMATE)
 softplus = _unary("softplus", lambda g, x, out, beta, threshold: F.call_op(
     softplus_backward, g, x, beta=beta, threshold=threshold), None,
-    attrs={"beta": 1.0, "threshold": 20.0})
+    attrs={"beta": 1.0, "threshold": 20.0}, fuse=SOFTPLUS)
 clamp = _unary("clamp", lambda g, x, out, min, max: F.call_op(
     clamp_backward, g, x, min=min, max=max),
-               None, attrs={"min": float("nan"), "max": float("nan")})
+               None, attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)
 for _op in (silu, gelu, softplus, clamp):
     _op.onnx_unsupported = LATER

@@ -56,9 +56,16 @@ class OpDef:
     saves_inputs: bool = True  # grad reads input values (so in-place changes are checked)
     saves_output: bool = False  # grad reads the output value
     view: Callable[..., Any] | None = None
+    # update ops: output k is the new value of input writes_inputs[k]; eager runs them in place
+    # (dispatch.apply_update), a graph keeps them as ordinary outputs plus state writes
+    writes_inputs: tuple[int, ...] = ()
     # float32 inputs of one shape always give one float32 output of that shape, so eager may
     # take _core.run_same (no infer call, allocation in C++): the per-op overhead fast path
     same_shape_fast: bool = False
+    # fusable float32 elementwise op (core_cpp/include/unified/elementwise_math.h): the attrs
+    # that become p0, p1 of its ew:: function, in order; an attr whose values are strings is
+    # (name, {value: float}). None: not fusable. Read by tracer/passes/fuse.py.
+    fuse_params: tuple | None = None
     onnx: Any = None
     onnx_unsupported: str | None = None
     doc: str = ""

@@ -1,6 +1,6 @@
 """Adam: adaptive moment estimation with bias correction and optional AMSGrad, following
 torch.optim.Adam's update formula. The step count is a 0-d tensor in the state and the bias
-corrections are computed from it with ops (PyTorch's capturable path), so a traced training
+corrections are computed from it in the kernel (PyTorch's capturable path), so a traced training
 step stays valid from one step to the next. AdamW (decoupled weight decay) is in adamw.py."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from unified.creation import tensor, zeros_like
+from unified.dispatch import apply_update
 from unified.functional import maximum, pow, sqrt
+from unified.ops.optim import adam_hyper, adam_update
 from unified.optim.optimizer import Optimizer, check_hyper, invalid, lerp_, lr_value
 from unified.tensor import Tensor
 
@@ -30,8 +32,11 @@ class Adam(Optimizer):
     g = -g if maximize; g += weight_decay * p (or p *= 1 - lr * weight_decay when
     decoupled_weight_decay); m = lerp(m, g, 1 - beta1); v = beta2 v + (1 - beta2) g^2;
     v_max = max(v_max, v) with amsgrad; p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 -
-    beta2^t) + eps). The bias corrections are float32 ops on the step tensor (PyTorch computes
-    them in float64 unless capturable=True). foreach/fused/capturable are accepted and ignored.
+    beta2^t) + eps). The bias corrections are float32 math on the step tensor (PyTorch computes
+    them in float64 unless capturable=True). Each parameter's update is one `adam_update` op
+    (unified/ops/optim.py) reading the hyper-parameters from a small tensor, so a traced step
+    follows lr changes; amsgrad or a Tensor lr run as composed elementwise ops instead.
+    foreach/fused/capturable are accepted and ignored.
 
     >>> import unified as U
     >>> w = U.tensor([1.0, -1.0], requires_grad=True)
@@ -70,6 +75,14 @@ class Adam(Optimizer):
         return state
 
     def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        if group["amsgrad"] or isinstance(group["lr"], Tensor):
+            return self._update_composed(p, group)
+        state = self._state(p, False)
+        apply_update(adam_update, (p, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                                   state["step"], self._hyper(group, adam_hyper)))
+
+    def _update_composed(self, p: Tensor, group: dict[str, Any]) -> None:
+        """The same update as registered elementwise ops, for amsgrad or a Tensor lr."""
         grad = -p.grad if group["maximize"] else p.grad
         state = self._state(p, group["amsgrad"])
         beta1, beta2 = group["betas"]

@@ -100,6 +100,7 @@ class LRScheduler:
             values = closed_form() if closed_form is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             _set_lr(group, lr)
+        self.optimizer.refresh_hyper()  # the fused updates read lr/momentum from a tensor
         self._last_lr = self._lrs()
 
     def state_dict(self) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any
 
+import numpy as np
+
 from unified.errors import attach_location
 from unified.grad_mode import enable_grad, no_grad
-from unified.tensor import Tensor
+from unified.tensor import Tensor, wrap
 
 
 class _RequiredParameter:
@@ -165,12 +167,42 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self.refresh_hyper()
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
                         self._update(p, group)
         return loss
+
+    # ---- hyper-parameter tensors (read by the fused update ops) ----------------------------
+    def _hyper(self, group: dict[str, Any], build: Callable[..., list[float]],
+               *args: Any) -> Tensor:
+        """The float32 tensor `build(group, *args)` (a layout from unified/ops/optim.py) that
+        the fused update ops read: one tensor per group position and layout, kept for the
+        optimizer's life, so a traced step reads it as state. refresh_hyper() rewrites it."""
+        hypers = self.__dict__.setdefault("_hypers", {})
+        index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        entry = hypers.get((index, build, args))
+        if entry is None:
+            values = build(group, *args)
+            entry = hypers[(index, build, args)] = [values, _hyper_tensor(values)]
+        return entry[1]
+
+    def refresh_hyper(self) -> None:
+        """Copy the current param_groups values into the hyper-parameter tensors (in place, only
+        where a value changed). step() calls it, and so do the lr schedulers after changing
+        lr or momentum; a traced step (which skips step()'s Python on replay) sees a value
+        changed by hand in param_groups only after this is called."""
+        hypers = self.__dict__.get("_hypers")
+        if not hypers:
+            return
+        for (index, build, args), entry in hypers.items():
+            if index < len(self.param_groups):
+                values = build(self.param_groups[index], *args)
+                if values != entry[0]:
+                    entry[0] = values
+                    entry[1]._data[...] = values
 
     # ---- state_dict -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -215,6 +247,10 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+
+
+def _hyper_tensor(values: list[float]) -> Tensor:
+    return wrap(np.array(values, dtype=np.float32))
 
 
 def _split_names(param_group: dict[str, Any], params: list) -> list:

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from unified.creation import zeros_like
+from unified.dispatch import apply_update
+from unified.ops.optim import sgd_hyper, sgd_plain_update, sgd_update
 from unified.optim.optimizer import Optimizer, check_hyper, invalid, lr_value
 from unified.tensor import Tensor
 
@@ -15,9 +18,10 @@ class SGD(Optimizer):
     """For each parameter p with gradient g (PyTorch's formula):
     g = -g if maximize; g += weight_decay * p; with momentum: buf = g on the first step, else
     buf = momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (nesterov) or buf;
-    then p -= lr * g. `lr` may be a one-element Tensor (a scheduler then fills it in place, so
-    a traced step reads it as an input). foreach/fused are accepted and ignored (every update
-    goes through the registered ops).
+    then p -= lr * g. Each parameter's update is one `sgd_update` op (unified/ops/optim.py)
+    reading the hyper-parameters from a small tensor, so a traced step follows lr changes.
+    `lr` may be a one-element Tensor (then the update runs as composed elementwise ops that
+    read it). foreach/fused are accepted and ignored.
 
     >>> import unified as U
     >>> w = U.tensor([1.0], requires_grad=True)
@@ -53,6 +57,20 @@ class SGD(Optimizer):
         return self._step_all(closure)
 
     def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        if isinstance(group["lr"], Tensor):  # a tensor lr: the composed ops read it directly
+            return self._update_composed(p, group)
+        if group["momentum"] == 0:
+            apply_update(sgd_plain_update, (p, p.grad, self._hyper(group, sgd_hyper, False)))
+            return
+        state = self.state[p]
+        buf = state.get("momentum_buffer")
+        first = buf is None  # PyTorch starts the buffer at the gradient: a flag in hyper
+        if first:
+            buf = state["momentum_buffer"] = zeros_like(p)
+        apply_update(sgd_update, (p, p.grad, buf, self._hyper(group, sgd_hyper, first)))
+
+    def _update_composed(self, p: Tensor, group: dict[str, Any]) -> None:
+        """The same update as registered elementwise ops, for a Tensor lr."""
         # alpha= keeps each line one fused kernel (a + alpha * b) instead of a mul and an add
         grad = -p.grad if group["maximize"] else p.grad
         if group["weight_decay"] != 0:
@@ -66,8 +84,4 @@ class SGD(Optimizer):
             else:
                 buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
             grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-        lr = group["lr"]
-        if isinstance(lr, Tensor):  # a 0-d tensor lr (filled in place by schedulers)
-            p.add_(grad * -lr)
-        else:
-            p.add_(grad, alpha=-lr)
+        p.add_(grad * -group["lr"])

@@ -34,6 +34,7 @@ void register_shape_kernels(KernelRegistry& reg);
 void register_index_kernels(KernelRegistry& reg);
 void register_nn_kernels(KernelRegistry& reg);
 void register_random_kernels(KernelRegistry& reg);
+void register_optim_kernels(KernelRegistry& reg);
 
 // The registry with every family registered (used by the Python module).
 KernelRegistry& all_kernels();
