@@ -13,6 +13,8 @@
 namespace unified {
 namespace {
 
+using pk::Packet;
+
 // ---- dtype switches ---------------------------------------------------------------------
 
 // Arity, then every input broadcastable to output 0.
@@ -73,6 +75,28 @@ Status unary_float(const KernelArgs& args, const char* name, F f) {
   UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(0), DType::kFloat32, name, "input"));
   UNIFIED_RETURN_IF_ERROR(check_dtype(args.out(0), DType::kFloat32, name, "output"));
   unary_loop<float, float>(args.out(0), args.in(0), f);
+  return Status::ok();
+}
+
+// Float32 unary op defined by a packet function (elementwise_math.h): contiguous rows run in
+// whole packets (pk::map), strided elements through lane 0 of the same function.
+template <Packet (*FP)(const Packet&, float, float)>
+Status unary_packet(const KernelArgs& args, const char* name, float p0 = 0.0f, float p1 = 0.0f) {
+  UNIFIED_RETURN_IF_ERROR(check_shapes(args, name, 1));
+  UNIFIED_RETURN_IF_ERROR(check_dtype(args.in(0), DType::kFloat32, name, "input"));
+  UNIFIED_RETURN_IF_ERROR(check_dtype(args.out(0), DType::kFloat32, name, "output"));
+  const TensorView &in = args.in(0), &out = args.out(0);
+  auto plan = make_strided_plan<2>({&out, &in});
+  float* po = out.ptr<float>();
+  const float* pi_ = in.ptr<float>();
+  for_each_row<2>(plan, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    if (st[0] == 1 && st[1] == 1) {
+      pk::map(pi_ + off[1], po + off[0], n, [&](const Packet& x) { return FP(x, p0, p1); });
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        po[off[0] + i * st[0]] = Eigen::internal::pfirst(FP(pk::set1(pi_[off[1] + i * st[1]]), p0, p1));
+    }
+  });
   return Status::ok();
 }
 
@@ -221,16 +245,16 @@ Status cast(const KernelArgs& args) {
 Status neg(const KernelArgs& a) { return unary_numeric<NegF>(a, "neg"); }
 Status abs(const KernelArgs& a) { return unary_numeric<AbsF>(a, "abs"); }
 Status sign(const KernelArgs& a) { return unary_numeric<SignF>(a, "sign"); }
-Status exp(const KernelArgs& a) { return unary_float(a, "exp", [](float x) { return ew::exp(x, 0.0f, 0.0f); }); }
-Status log(const KernelArgs& a) { return unary_float(a, "log", [](float x) { return ew::log(x, 0.0f, 0.0f); }); }
-Status sqrt(const KernelArgs& a) { return unary_float(a, "sqrt", [](float x) { return ew::sqrt(x, 0.0f, 0.0f); }); }
-Status rsqrt(const KernelArgs& a) { return unary_float(a, "rsqrt", [](float x) { return ew::rsqrt(x, 0.0f, 0.0f); }); }
-Status sin(const KernelArgs& a) { return unary_float(a, "sin", [](float x) { return ew::sin(x, 0.0f, 0.0f); }); }
-Status cos(const KernelArgs& a) { return unary_float(a, "cos", [](float x) { return ew::cos(x, 0.0f, 0.0f); }); }
-Status tanh(const KernelArgs& a) { return unary_float(a, "tanh", [](float x) { return ew::tanh(x, 0.0f, 0.0f); }); }
-Status sigmoid(const KernelArgs& a) { return unary_float(a, "sigmoid", [](float x) { return ew::sigmoid(x, 0.0f, 0.0f); }); }
+Status exp(const KernelArgs& a) { return unary_packet<ew::exp_p>(a, "exp"); }
+Status log(const KernelArgs& a) { return unary_packet<ew::log_p>(a, "log"); }
+Status sqrt(const KernelArgs& a) { return unary_packet<ew::sqrt_p>(a, "sqrt"); }
+Status rsqrt(const KernelArgs& a) { return unary_packet<ew::rsqrt_p>(a, "rsqrt"); }
+Status sin(const KernelArgs& a) { return unary_packet<ew::sin_p>(a, "sin"); }
+Status cos(const KernelArgs& a) { return unary_packet<ew::cos_p>(a, "cos"); }
+Status tanh(const KernelArgs& a) { return unary_packet<ew::tanh_p>(a, "tanh"); }
+Status sigmoid(const KernelArgs& a) { return unary_packet<ew::sigmoid_p>(a, "sigmoid"); }
 Status relu(const KernelArgs& a) { return unary_float(a, "relu", [](float x) { return ew::relu(x, 0.0f, 0.0f); }); }
-Status silu(const KernelArgs& a) { return unary_float(a, "silu", [](float x) { return ew::silu(x, 0.0f, 0.0f); }); }
+Status silu(const KernelArgs& a) { return unary_packet<ew::silu_p>(a, "silu"); }
 
 Status leaky_relu(const KernelArgs& a) {
   const float slope = static_cast<float>(a.attrs->get_float("negative_slope", 0.01));
@@ -240,15 +264,14 @@ Status leaky_relu(const KernelArgs& a) {
 // p0 of ew::gelu: 1 for approximate="tanh", else 0 (the erf form); constant per lambda
 Status gelu(const KernelArgs& a) {
   if (a.attrs->get_string("approximate", "none") == "tanh")
-    return unary_float(a, "gelu", [](float x) { return ew::gelu(x, 1.0f, 0.0f); });
-  return unary_float(a, "gelu", [](float x) { return ew::gelu(x, 0.0f, 0.0f); });
+    return unary_packet<ew::gelu_p>(a, "gelu", 1.0f);
+  return unary_packet<ew::gelu_p>(a, "gelu", 0.0f);
 }
 
 Status softplus(const KernelArgs& a) {
   const float beta = static_cast<float>(a.attrs->get_float("beta", 1.0));
   const float threshold = static_cast<float>(a.attrs->get_float("threshold", 20.0));
-  return unary_float(a, "softplus",
-                     [beta, threshold](float x) { return ew::softplus(x, beta, threshold); });
+  return unary_packet<ew::softplus_p>(a, "softplus", beta, threshold);
 }
 
 // clamp(x, min, max); a bound is absent when its attribute is NaN.

@@ -34,6 +34,13 @@ void unary_tile(float* __restrict d, const float* __restrict a, const float* __r
   for (int64_t i = 0; i < n; ++i) d[i] = F(a[i], p0, p1);
 }
 
+// Ops defined by a packet function: the whole tile in packets (same bits as the unfused kernel).
+template <pk::Packet (*FP)(const pk::Packet&, float, float)>
+void packet_tile(float* __restrict d, const float* __restrict a, const float* __restrict,
+                 int64_t n, float p0, float p1) {
+  pk::map(a, d, n, [&](const pk::Packet& x) { return FP(x, p0, p1); });
+}
+
 template <float (*F)(float, float, float, float)>
 void binary_tile(float* __restrict d, const float* __restrict a, const float* __restrict b,
                  int64_t n, float p0, float p1) {
@@ -51,19 +58,19 @@ struct FusedOp {
 const FusedOp kFusedOps[] = {
     {"neg", 1, unary_tile<ew::neg>},
     {"abs", 1, unary_tile<ew::abs>},
-    {"exp", 1, unary_tile<ew::exp>},
-    {"log", 1, unary_tile<ew::log>},
-    {"sqrt", 1, unary_tile<ew::sqrt>},
-    {"rsqrt", 1, unary_tile<ew::rsqrt>},
-    {"sin", 1, unary_tile<ew::sin>},
-    {"cos", 1, unary_tile<ew::cos>},
-    {"tanh", 1, unary_tile<ew::tanh>},
-    {"sigmoid", 1, unary_tile<ew::sigmoid>},
+    {"exp", 1, packet_tile<ew::exp_p>},
+    {"log", 1, packet_tile<ew::log_p>},
+    {"sqrt", 1, packet_tile<ew::sqrt_p>},
+    {"rsqrt", 1, packet_tile<ew::rsqrt_p>},
+    {"sin", 1, packet_tile<ew::sin_p>},
+    {"cos", 1, packet_tile<ew::cos_p>},
+    {"tanh", 1, packet_tile<ew::tanh_p>},
+    {"sigmoid", 1, packet_tile<ew::sigmoid_p>},
     {"relu", 1, unary_tile<ew::relu>},
-    {"silu", 1, unary_tile<ew::silu>},
+    {"silu", 1, packet_tile<ew::silu_p>},
     {"leaky_relu", 1, unary_tile<ew::leaky_relu>},
-    {"gelu", 1, unary_tile<ew::gelu>},
-    {"softplus", 1, unary_tile<ew::softplus>},
+    {"gelu", 1, packet_tile<ew::gelu_p>},
+    {"softplus", 1, packet_tile<ew::softplus_p>},
     {"clamp", 1, unary_tile<ew::clamp>},
     {"add", 2, binary_tile<ew::add>},
     {"sub", 2, binary_tile<ew::sub>},
