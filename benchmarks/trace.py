@@ -1,9 +1,10 @@
-"""Traced training benchmark (WORKLOADS W1, W2, W6): median ms per training step (forward,
+"""Traced benchmark (WORKLOADS W1, W2, W4, W6): median ms per training step (forward,
 backward, SGD momentum update, ending with loss.item()) for unified eager, unified traced
 (U.trace: replay through the lowered C++ plan), PyTorch eager and torch.compile (when
 installed), and memory: peak RSS above the imports-only baseline, over the whole run and in
 the steady state (the peak of the timed steps after warm-up, which for unified traced excludes
-the two eager recording calls). Each framework and workload group runs in its own process;
+the two eager recording calls). W4 times f(x) = gelu_tanh(x*1.7 + 0.3) * sigmoid(x) on 1e6
+floats with gelu written from primitive ops (traced: one fused kernel). Each framework and workload group runs in its own process;
 the adapters and the digits data come from benchmarks/train_eager.py.
 
     python benchmarks/trace.py
@@ -130,11 +131,41 @@ class TorchCompiled(_Steps, TorchAdapter):
         return lambda x, y: self.step(compiled, opt, x, y)
 
 
+def w4_function(tanh, sigmoid):
+    def f(x):
+        y = x * 1.7 + 0.3
+        gelu = 0.5 * y * (1.0 + tanh(0.7978845608 * (y + 0.044715 * y * y * y)))
+        return gelu * sigmoid(x)
+
+    return f
+
+
+def run_w4(name: str) -> dict:
+    """W4 for one peer; each call ends with the result read back to NumPy."""
+    data = np.random.default_rng(0).standard_normal(1_000_000).astype(np.float32)
+    if name.startswith("unified"):
+        import unified as U
+
+        U.set_num_threads(THREADS)
+        x, fn = U.tensor(data), w4_function(U.tanh, U.sigmoid)
+        if name == "unified_trace":
+            fn = U.trace(fn)
+    else:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        x, fn = torch.from_numpy(data), w4_function(torch.tanh, torch.sigmoid)
+        if name == "torch_compile":
+            fn = torch.compile(fn)
+    return {"W4": timeit(lambda: fn(x).numpy(), repeats=20, warmup=5)[0] * 1e3}
+
+
 ADAPTERS = {"unified": UnifiedEager, "unified_trace": UnifiedTraced, "torch": TorchEager,
             "torch_compile": TorchCompiled}
 CASES = [  # key, label, unit
     ("W1", "W1 MLP 64-256-256-10, batch 64, step", "ms"),
     ("W2", "W2 CNN 1x32x32, batch 32, step", "ms"),
+    ("W4", "W4 gelu_tanh(x*1.7+0.3)*sigmoid(x), 1e6 floats", "ms"),
     ("W6", "W6 MLP 1024x16, batch 256, step", "ms"),
     ("W6_mem", "W6 steady peak RSS above imports", "MiB"),
     ("W6_mem_all", "W6 whole-run peak RSS above imports", "MiB"),
@@ -147,6 +178,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.peer:
         name, work = args.peer.split(":")
+        if work == "W4":
+            print(json.dumps(run_w4(name)))
+            return
         adapter = ADAPTERS[name]()
         print(json.dumps(run_w6(adapter) if work == "W6" else run_small(adapter)))
         return
@@ -155,7 +189,8 @@ def main() -> None:
     for peer in PEERS:
         small = run_peer(script, f"{peer}:small") or {}
         wide = run_peer(script, f"{peer}:W6") or {}
-        results[peer] = {**small, **wide}
+        fused = run_peer(script, f"{peer}:W4") or {}
+        results[peer] = {**small, **wide, **fused}
     print(header(f"traced training, {THREADS} threads, median ms per step"))
     rows = []
     for key, label, unit in CASES:
