@@ -19,7 +19,7 @@ class Trait(enum.Enum):
     COMMUTATIVE = "commutative"
     REDUCTION = "reduction"
     VIEW = "view"  # eager result is a view of input 0 (no kernel call when layout allows)
-    RANDOM = "random"  # reads the generator (seed/offset attrs)
+    RANDOM = "random"  # reads the generator (a (seed, offset) int64 state input)
     SIDE_EFFECT = "side_effect"
 
 
