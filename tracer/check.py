@@ -17,8 +17,9 @@ Algorithm:
  1. Take the call nodes of each graph in recorded order (the order ops were dispatched).
  2. Describe every call by (op name, attrs, output shapes/dtypes, and per input where it comes
     from: a function input by name, captured state by position, a constant by value, or an
-    earlier call by its position and output index). Random ops' seed/offset attrs are left
-    out (each call draws new numbers by design).
+    earlier call by its position and output index). A random op's generator state is an
+    int64 (seed, offset) input `rng<k>` (record.py) whose value changes on every call by
+    design: it is compared by its position among those inputs, never by value.
  3. Walk both lists together; the first pair whose descriptions differ raises, listing the
     parts that differ (op, attrs, constants, shapes, wiring) and the second call's source
     line. When one list is a prefix of the other, the first extra op raises.
@@ -29,13 +30,8 @@ Limits: only op sequences are compared; values of captured state and guards are 
 (record.difference). Two recordings that dispatch the same ops in another order are reported
 at the first position where they disagree, even if the graphs compute the same thing.
 
-TODO(issue 4): wire into tracer/trace.py (owned by the plan-replay work): `trace(...,
-check=False)` stored as `Traced.check`, and in `Traced.__call__`, before replaying:
-    if self.check and entry.variants:  # check mode: re-record and compare (tracer/check.py)
-        result, rec = record.record(self.fn, args, kwargs, flat, names, self._state_names(),
-                                    self._on_print, self.__name__)
-        check.compare(entry.variants[-1], rec, self.__name__)
-        return result
+Wired in: `U.trace(fn, check=True)` (trace.py's `Traced._checked`) re-records every call once
+a variant is replayable and compares it with that variant.
 """
 
 from __future__ import annotations
@@ -48,7 +44,6 @@ from unified.tracer.graph import Graph, Node, Ref, fmt_attr, fmt_meta
 from unified.errors import TraceError
 from unified.ops.registry import Trait
 
-_RANDOM_ATTRS = ("seed", "offset")
 _MAX_CONST = 6  # elements of a constant shown in a message
 
 
@@ -84,10 +79,10 @@ def _graph(recording: Any) -> Graph:
 
 
 def _describe(node: Node, graph: Graph, pos: dict[int, int]) -> dict[str, Any]:
-    random = Trait.RANDOM in node.op.traits
-    attrs = {k: v for k, v in node.attrs.items() if not (random and k in _RANDOM_ATTRS)}
+    attrs = dict(node.attrs)
     consts, wiring = {}, []
     params = {p.id: i for i, p in enumerate(graph.params())}
+    rngs = {n.id: i for i, n in enumerate(n for n in graph.inputs() if _generator_state(n))}
     for k, ref in enumerate(node.inputs):
         src = ref.node
         if src.kind == "const":
@@ -97,10 +92,19 @@ def _describe(node: Node, graph: Graph, pos: dict[int, int]) -> dict[str, Any]:
             wiring.append(("op", pos[src.id], ref.index))
         elif src.kind == "param":
             wiring.append(("state", params[src.id]))
+        elif src.id in rngs:
+            wiring.append(("generator state", rngs[src.id]))
         else:
             wiring.append((src.kind, src.name))
     return {"op": node.op.name, "attrs": attrs, "constants": consts,
             "shapes": [fmt_meta(m) for m in node.metas], "inputs": wiring}
+
+
+def _generator_state(node: Node) -> bool:
+    """An input read only as the last input (the generator state) of random ops."""
+    return bool(node.users) and all(
+        Trait.RANDOM in u.op.traits and u.inputs[-1].node is node
+        and sum(r.node is node for r in u.inputs) == 1 for u in node.users)
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

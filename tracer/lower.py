@@ -17,7 +17,8 @@ Steps:
  4. Values copied out at the end: each output not computed straight into its output array,
     then each write not computed straight into its param, by a `cast` step.
 
-Outputs are fresh arrays allocated per call by `Executable.run` (the user keeps them); params
+Outputs are fresh arrays allocated per call by `Executable.run` (the user keeps them) unless
+the caller passes its own persistent arrays for some of them (`out`); params
 named by graph.writes are updated in place, in the arrays the caller passed. The plan itself
 allocates nothing when it runs (`_core.executor_allocations()` is unchanged by a run).
 """
@@ -47,12 +48,18 @@ class Executable:
         params = graph.params()
         self._writes = [params.index(p) for p, _ in graph.writes]
 
-    def run(self, inputs: Sequence[np.ndarray],
-            params: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def run(self, inputs: Sequence[np.ndarray], params: Sequence[np.ndarray],
+            out: dict[int, np.ndarray] | None = None) -> tuple[list[np.ndarray],
+                                                                list[np.ndarray]]:
         """Run every step on `inputs` and `params` (C-contiguous arrays of the graph's shapes
-        and dtypes). Returns (new output arrays, the param arrays of graph.writes, updated in
-        place)."""
-        outputs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
+        and dtypes). Returns (the output arrays, the param arrays of graph.writes, updated in
+        place). Output k is written into `out[k]` when given (an array the caller keeps and
+        reuses across runs, e.g. a persistent .grad buffer), else into a new array."""
+        if out:
+            outputs = [out[k] if k in out else np.empty(shape, dtype)
+                       for k, (shape, dtype) in enumerate(self._outputs)]
+        else:
+            outputs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
         self.plan.run(inputs, params, outputs)
         return outputs, [params[k] for k in self._writes]
 

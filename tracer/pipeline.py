@@ -9,7 +9,8 @@ Steps:
     without it).
  3. With in_place=False every state write becomes an extra output instead (appended after
     graph.outputs, in graph.writes order) so that running the plan changes no state.
- 4. memory_plan.plan, then lower.lower: one Executable per graph.
+ 4. inplace (marks elementwise ops that may write over a dying input 0), memory_plan.plan,
+    then lower.lower: one Executable per graph.
 Each pass returns a new graph; under UNIFIED_CHECK=1 the graph is checked after every pass.
 Inputs and params are never removed by a pass (the interface stays), so the caller binds the
 optimized graph's inputs/params by node id, as the recorded graph's."""
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from unified.tracer import lower as lowering
 from unified.tracer.graph import Graph
-from unified.tracer.passes import cse, dce, fold
+from unified.tracer.passes import cse, dce, fold, inplace
 from unified.tracer.passes import memory_plan as mp
 
 from unified import config
@@ -54,4 +55,5 @@ def compile(graph: Graph, in_place: bool = True) -> lowering.Executable:
         optimized = optimized.copy()
         optimized.set_outputs(optimized.outputs + [r for _, r in optimized.writes])
         optimized.writes = []
+    optimized = inplace.run(optimized)
     return lowering.lower(optimized, mp.plan(optimized))

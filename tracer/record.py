@@ -50,6 +50,7 @@ class Recording:
     guard_start: int = 0  # index of the first guarded value in graph.outputs
     eager_peak: dict | None = None  # tensor bytes the eager call held (memory_report)
     compiled: Any = None  # trace.py's lowered form of this variant, built on first replay
+    batch_ok: bool | None = None  # batch.py: other batch sizes derived from it were validated
 
     @property
     def n_outputs(self) -> int:
@@ -324,18 +325,29 @@ def freeze_fresh_state(old: Recording, new: Recording) -> None:
     """Params of `new` bound to a different array than in `old` (with the same value) are
     tensors created inside the call each time (ones_like in backward, a zeros buffer): they
     become consts of `new`, and writes to them are dropped."""
-    fresh = [i for i, (x, y) in enumerate(zip(old.arrays, new.arrays)) if x is not y]
+    _freeze(new, [i for i, (x, y) in enumerate(zip(old.arrays, new.arrays)) if x is not y])
+
+
+def freeze_unbound(rec: Recording, arrays: list[np.ndarray]) -> None:
+    """Check mode: params of `rec` bound to none of `arrays` (a replayed variant's state) are
+    tensors created inside the call; they become consts, as freeze_fresh_state made them in
+    the variant, so the two graphs compare op by op."""
+    bound = {id(a) for a in arrays}
+    _freeze(rec, [i for i, a in enumerate(rec.arrays) if id(a) not in bound])
+
+
+def _freeze(rec: Recording, fresh: list[int]) -> None:
     if not fresh:
         return
-    params = new.graph.params()
+    params = rec.graph.params()
     nodes = {params[i].id for i in fresh}
-    new.graph.writes = [(p, r) for p, r in new.graph.writes if p.id not in nodes]
+    rec.graph.writes = [(p, r) for p, r in rec.graph.writes if p.id not in nodes]
     for i in fresh:
         params[i].kind = "const"
-        params[i].value = new.initial[i]
+        params[i].value = rec.initial[i]
     keep = [i for i in range(len(params)) if i not in fresh]
-    dropped = {id(new.state[i]) for i in fresh}
-    new.state = [new.state[i] for i in keep]
-    new.arrays = [new.arrays[i] for i in keep]
-    new.initial = [new.initial[i] for i in keep]
-    new.grads = [(o, a) for o, a in new.grads if id(o) not in dropped]
+    dropped = {id(rec.state[i]) for i in fresh}
+    rec.state = [rec.state[i] for i in keep]
+    rec.arrays = [rec.arrays[i] for i in keep]
+    rec.initial = [rec.initial[i] for i in keep]
+    rec.grads = [(o, a) for o, a in rec.grads if id(o) not in dropped]

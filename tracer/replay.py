@@ -14,7 +14,15 @@ How state is written (the guard scheme):
     when all hold copies the written values into the state arrays (`commit`). A failed guard
     or an error leaves every state tensor as it was, so the next variant, a re-recording or
     the strict-mode error starts from the caller's state.
-The interpreter never writes its arguments, so it follows scheme 2."""
+The interpreter never writes its arguments, so it follows scheme 2.
+
+Gradients (scheme 1 only): each new `.grad` a variant computes is written into one array per
+parameter that the variant allocates on its first replay and reuses on every later one, and
+the parameter's `.grad` is always the same Tensor wrapping it (its version counter is bumped
+per run). A replay thus allocates no gradient memory, and the previous step's gradients are
+not alive beside the new ones; a `.grad` tensor kept from an earlier replayed step is
+overwritten by the next one (as with zero_grad(set_to_none=False)). A gradient that is also
+returned, guarded or written to an argument gets a new array per call as before."""
 
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ from unified.tracer import interpret, pipeline
 from unified.tracer.record import Recording, _root
 
 from unified.random import default_generator, state_array
-from unified.tensor import Tensor, wrap
+from unified.tensor import Tensor, version_counter, wrap
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +103,89 @@ class PlanReplay:
         self.inputs = graph.inputs()
         self.n_outputs = len(rec.graph.outputs)
         self.write_params = [index[p.id] for p, _ in rec.graph.writes]
+        self.grad_outputs = _persistent_grads(rec) if self.in_place else []
+        self.kept: dict[int, Tensor] = {}  # output index -> persistent .grad tensor
 
     def run(self, rec: Recording, flat: list[Tensor]) -> Result:
         inputs = _inputs(rec, self.inputs, flat, contiguous=True)
         arrays = rec.arrays  # written params are C-contiguous when in place (checked above)
         params = [_dense(arrays[i]) for i in self.params]
-        outputs, _ = self.exe.run(inputs, params)
-        tensors = [wrap(a) for a in outputs[:self.n_outputs]]
+        if len(self.kept) < len(self.grad_outputs):
+            for k in self.grad_outputs:
+                if k not in self.kept:
+                    meta = self.exe.graph.outputs[k].meta
+                    self.kept[k] = wrap(np.empty(tuple(meta.shape), meta.dtype))
+        outputs, _ = self.exe.run(inputs, params, {k: t._data for k, t in self.kept.items()})
+        kept = self.kept
+        tensors = [kept[k] if k in kept else wrap(a)
+                   for k, a in enumerate(outputs[:self.n_outputs])]
+        for t in self.kept.values():
+            version_counter(t)[0] += 1
         if self.in_place:
             return Result(tensors, [], self.write_params)
         extra = outputs[self.n_outputs:]
         return Result(tensors, list(zip(self.write_params, extra)), self.write_params)
+
+
+    def release_grads(self, rec: Recording) -> None:
+        """Before a run without guards: drop each .grad the run replaces (as eager's zero_grad
+        does). Before the first run, a dropped gradient that fits (a plain C-contiguous array
+        of the output's shape and dtype, owning its data, no state's memory) becomes the
+        persistent buffer itself, so old and new gradients are never alive together."""
+        state = {id(_root(a)) for a in rec.arrays}
+        for owner, action in rec.grads:
+            if action == "keep":
+                continue
+            old, owner.grad = owner.grad, None
+            if (action in self.grad_outputs and action not in self.kept
+                    and _fits(old, self.exe.graph.outputs[action].meta, state)):
+                self.kept[action] = old
+
+
+def _fits(t: Tensor | None, meta: Any, state: set[int]) -> bool:
+    if t is None or t.requires_grad or t._grad_fn is not None:
+        return False
+    a = t._data
+    return (type(a) is np.ndarray and a.base is None and a.flags.c_contiguous
+            and a.flags.writeable and a.shape == tuple(meta.shape)
+            and a.dtype == np.dtype(meta.dtype) and id(a) not in state)
+
+
+def release_grads(rec: Recording, backend: str, name: str) -> None:
+    """trace.py calls this before a replay without guards: the .grad tensors the run replaces
+    are freed first (or, by the plan, reused as its persistent gradient buffers)."""
+    runner = compiled(rec, backend, name)
+    if isinstance(runner, PlanReplay):
+        runner.release_grads(rec)
+        return
+    for owner, action in rec.grads:
+        if action != "keep":
+            owner.grad = None
+
+
+def _persistent_grads(rec: Recording) -> list[int]:
+    """The output indices holding a new .grad that nothing else hands out: not returned to
+    the caller, not guarded, not written back to an argument, not shared by two owners."""
+    taken: list[int] = []
+    _spec_outputs(rec.out_spec, taken)
+    taken += range(rec.guard_start, rec.guard_start + len(rec.guards))
+    taken += [k for _, k in rec.input_writes]
+    grads = [a for _, a in rec.grads if isinstance(a, int) and not isinstance(a, bool)]
+    refs = [rec.graph.outputs[k] for k in grads]
+    return [k for k, r in zip(grads, refs) if k not in taken and refs.count(r) == 1]
+
+
+def _spec_outputs(spec: Any, found: list[int]) -> None:
+    """The output indices an out_spec (record.py `_spec`) hands to the caller."""
+    kind = spec[0]
+    if kind == "out":
+        found.append(spec[1])
+    elif kind is dict:
+        for s in spec[2]:
+            _spec_outputs(s, found)
+    elif kind in (tuple, list):
+        for s in spec[1]:
+            _spec_outputs(s, found)
 
 
 def compiled(rec: Recording, backend: str, name: str) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from unified.tracer import guards, record, replay
+from unified.tracer import batch, check, guards, record, replay
 from unified.tracer.graph import fmt_meta
 from unified.tracer.guards import RetraceWarning, TraceWarning
 
@@ -57,11 +57,11 @@ class Traced:
     other than `.grad`) happen only while recording."""
 
     def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8,
-                 module: Any = None, backend: str = "plan") -> None:
+                 module: Any = None, backend: str = "plan", check: bool = False) -> None:
         if backend not in replay.BACKENDS:
             raise ValueError(f"trace: backend must be one of {replay.BACKENDS}, got {backend!r}")
         self.fn, self.strict, self.cache_size, self.module = fn, strict, cache_size, module
-        self.backend = backend
+        self.backend, self.check = backend, check
         self.__name__ = getattr(fn, "__name__", type(module).__name__ if module else "fn")
         self.__doc__ = getattr(fn, "__doc__", None)
         self._cache: collections.OrderedDict = collections.OrderedDict()
@@ -81,9 +81,15 @@ class Traced:
     # ---- calling --------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key, flat, names, leaves = self._key(args, kwargs)
+        if key not in self._cache:
+            reused = self._other_batch(key, leaves, args, kwargs, flat, names)
+            if reused is not None:
+                return reused[0]
         entry = self._entry(key, leaves)
         if entry.eager_reason is not None:
             return self.fn(*args, **kwargs)
+        if self.check and entry.variants:
+            return self._checked(entry.variants[-1], args, kwargs, flat, names)
         miss = None
         for rec in reversed(entry.variants):
             out = self._replay(rec, flat)
@@ -122,6 +128,45 @@ class Traced:
                           f"{entry.eager_reason}", TraceWarning, stacklevel=3)
         return result
 
+    def _checked(self, variant: record.Recording, args: tuple, kwargs: dict, flat: list,
+                 names: list) -> Any:
+        """check=True: run eagerly while recording and compare op by op with the variant
+        replay would run (tracer/check.py raises at the first difference)."""
+        result, rec = record.record(self.fn, args, kwargs, flat, names, self._state_names(),
+                                    self._on_print, self.__name__)
+        if rec.untraceable is None:
+            record.freeze_unbound(rec, variant.arrays)
+            check.compare(variant, rec, self.__name__)
+        return result
+
+    def _other_batch(self, key: tuple, leaves: list, args: tuple, kwargs: dict, flat: list,
+                     names: list) -> tuple[Any] | None:
+        """A new key that differs from a cached variant's only in dim 0 of tensors: derive
+        that variant's graph for the new sizes (tracer/batch.py) and cache it under `key`.
+        Returns (result,) when this call ran (eagerly, validating), None to go on as usual."""
+        base, sizes = batch.base(self._cache, key)
+        derived = None if base is None else batch.derive(base, flat)
+        if derived is None:
+            return None
+        entry = _Entry(variants=[derived])
+        if base.batch_ok is None and batch.baked(base, sizes):
+            result, rec = _record_measured(self.fn, args, kwargs, flat, names,
+                                           self._state_names(), self._on_print, self.__name__)
+            base.batch_ok = derived.batch_ok = batch.validate(derived, rec)
+            if not base.batch_ok:  # a recording like any first one (trace.py's _record)
+                entry = _Entry(pending=[rec], unstable=1, eager_reason=rec.untraceable)
+            self._last_rec = rec
+            self._insert(key, leaves, entry)
+            return (result,)
+        self._insert(key, leaves, entry)
+        return None
+
+    def _insert(self, key: tuple, leaves: list, entry: _Entry) -> None:
+        self._cache[key] = entry
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self._last_leaves = leaves
+
     def _on_print(self, source: Any) -> None:
         if not self._printed:
             self._printed = True
@@ -133,9 +178,7 @@ class Traced:
             if t._data is not array:
                 return _Miss("a captured tensor's data was replaced (.data = ...)")
         if not rec.guards:  # the run replaces these .grad tensors: free them first (as
-            for owner, action in rec.grads:  # eager's zero_grad does), not after
-                if action != "keep":
-                    owner.grad = None
+            replay.release_grads(rec, self.backend, self.__name__)  # zero_grad does)
         try:
             result = replay.run(rec, flat, self.backend, self.__name__)
         except USER_ERRORS as exc:
@@ -258,12 +301,16 @@ class Traced:
 
 
 def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
-          cache_size: int = 8, backend: str = "plan") -> Any:
+          cache_size: int = 8, backend: str = "plan", check: bool = False) -> Any:
     """Trace `fn` (a function or a Module) into a static graph: `@U.trace`, `U.trace(fn)`,
     `U.trace(strict=True)(fn)` or `U.trace(model)`. With strict=True a failed guard (a tensor
     value read into Python that differs on replay) raises a TraceError naming the line instead
     of re-recording. backend="interpret" replays node by node instead of through the lowered
-    C++ plan. See `Traced` for what a replay does.
+    C++ plan. check=True (while developing) runs every call eagerly while recording and
+    raises a TraceError at the first op that differs from the graph replay would run (a
+    captured Python value that changes; tracer/check.py). A call that changes only dim 0
+    (the batch size) of tensor arguments reuses the graph when shape inference allows
+    (tracer/batch.py). See `Traced` for what a replay does.
 
     >>> import unified as U
     >>> f = U.trace(lambda x: x * 2.0 + 1.0)
@@ -271,12 +318,13 @@ def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
     [3.0, 5.0]
     """
     if fn is None:
-        return lambda f: trace(f, strict=strict, cache_size=cache_size, backend=backend)
+        return lambda f: trace(f, strict=strict, cache_size=cache_size, backend=backend,
+                               check=check)
     from unified.nn.module import Module
 
     if isinstance(fn, Module):
-        return Traced(fn.__call__, strict, cache_size, module=fn, backend=backend)
-    return Traced(fn, strict, cache_size, backend=backend)
+        return Traced(fn.__call__, strict, cache_size, module=fn, backend=backend, check=check)
+    return Traced(fn, strict, cache_size, backend=backend, check=check)
 
 
 class MemoryReport:

@@ -259,6 +259,11 @@ std::vector<std::string> fused_op_names() {
   return names;
 }
 
+FusedTileFn fused_unary_tile(const std::string& name) {
+  const FusedOp* op = find_op(name);
+  return op != nullptr && op->arity == 1 ? op->tile : nullptr;
+}
+
 void register_fused_kernels(KernelRegistry& reg) { reg.add("fused_elementwise", fused_elementwise); }
 
 }  // namespace unified

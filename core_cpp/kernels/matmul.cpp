@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "unified/copy_loop.h"
+#include "unified/fused.h"
 #include "unified/gemm.h"
 #include "unified/registry.h"
 #include "unified/threading.h"
@@ -300,6 +301,7 @@ Status linear(const KernelArgs& args) {
 void register_matmul_kernels(KernelRegistry& reg) {
   reg.add("matmul", matmul);
   reg.add("linear", linear);
+  register_fused_linear_kernels(reg);  // kernels/fused_linear.cpp (reuses linear)
 }
 
 }  // namespace unified

@@ -112,3 +112,63 @@ def test_optimizer_lr_changes_do_not_change_the_recorded_ops():
     second = _record(step, x)
     sched.step()
     check.compare(second, _record(step, x))
+
+
+# ---- U.trace(check=True) ---------------------------------------------------------------------
+def test_check_mode_raises_at_the_op_reading_a_changed_python_float_with_the_line():
+    state = {"scale": 0.5}
+    w = U.tensor([1.0, 2.0])
+
+    def step(x):
+        return x * state["scale"] + w  # the captured Python float
+
+    traced = U.trace(step, check=True)
+    x = U.tensor([2.0, 4.0])
+    for _ in range(4):  # two recordings promote the graph; checked calls give eager's results
+        assert traced(x).tolist() == [2.0, 4.0]
+    state["scale"] = 0.25
+    with pytest.raises(TraceError) as info:
+        traced(x)
+    msg = str(info.value)
+    line = step.__code__.co_firstlineno + 1
+    assert msg.startswith(f"trace(step) check: op #0 differs between two calls: mul at "
+                          f"test_check.py:{line} step then mul at test_check.py:{line} step\n"
+                          "  constants: {b=0.5} -> {b=0.25}")
+    unchecked = U.trace(step)
+    for _ in range(3):
+        unchecked(x)
+    state["scale"] = 0.125
+    assert unchecked(x).tolist() == [1.5, 3.0]  # without check: the recorded 0.25, silently
+
+
+def test_check_mode_passes_a_train_step_with_dropout_and_matches_eager():
+    """Random ops (generator state as an input, compared by position) and tensors created
+    in the call (frozen to consts in the variant) do not count as differences."""
+    def run(check_mode):
+        U.manual_seed(0)
+        model = U.nn.Sequential(U.nn.Linear(4, 8), U.nn.Dropout(0.5), U.nn.Linear(8, 2))
+        opt = U.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x):
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = U.trace(step, check=True) if check_mode else step
+        x = U.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+        return [fn(x).item() for _ in range(5)]
+
+    assert run(True) == run(False)
+
+
+def test_generator_state_inputs_compare_by_position():
+    def noisy(x):
+        return x + U.randn(3) * U.rand(3)
+
+    x = U.zeros(3)
+    check.compare(_record(noisy, x), _record(noisy, x))  # new (seed, offset) values: equal
+    described = check._describe(next(_record(noisy, x).graph.calls()), _record(noisy, x).graph,
+                                {})
+    assert described["inputs"] == [("generator state", 0)]

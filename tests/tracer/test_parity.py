@@ -135,3 +135,37 @@ def test_digits_cnn_100_steps_traced_matches_eager():
     losses, acc = digits_cnn_run(traced=True)
     np.testing.assert_allclose(losses, eager_losses, rtol=1e-5)
     assert acc == eager_acc and acc > 0.8
+
+
+def test_traced_transformer_encoder_layer_step_matches_eager_over_5_steps():
+    """forward + backward + SGD of a batch_first TransformerEncoderLayer (dropout 0)."""
+    rng = np.random.default_rng(4)
+    data = [(U.tensor(rng.standard_normal((3, 5, 16)).astype(np.float32)),
+             U.tensor(rng.standard_normal((3, 5, 16)).astype(np.float32))) for _ in range(5)]
+
+    def run(traced: bool):
+        U.manual_seed(0)
+        layer = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32,
+                                           dropout=0.0, batch_first=True)
+        opt = U.optim.SGD(layer.parameters(), lr=0.05)
+
+        def step(x, target):
+            loss = F.mse_loss(layer(x), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = U.trace(step) if traced else step
+        losses = [fn(x, t).item() for x, t in data]
+        return losses, [p.detach().numpy().copy() for p in layer.parameters()], fn
+
+    eager_losses, eager_params, _ = run(False)
+    losses, params, step = run(True)
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-5)
+    for got, want in zip(params, eager_params):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    (entry,) = step._cache.values()
+    assert len(entry.variants) == 1 and type(entry.variants[0].compiled).__name__ == \
+        "PlanReplay"  # steps 3-5 replayed through the lowered plan
+    assert "layer_norm" in str(step.graph)

@@ -21,9 +21,15 @@ Algorithm:
     by no other input of that step. Every other buffer goes in the arena.
  4. Lifetimes. A buffer lives from its step to the last step reading it or any view of it
     (views extend their base's lifetime); values copied out at the end are read at END.
- 5. Greedy by size. Arena buffers, sorted by size descending (then first step, then node),
-    each go at the lowest 64-byte aligned offset where they overlap no placed buffer whose
-    lifetime overlaps theirs. arena_bytes is the highest end.
+ 5. In place (the hint of tracer/passes/inplace.py, node.meta["inplace"] = 0): output 0 of
+    the node shares input 0's arena buffer when both are arena buffers with their own plain
+    layout (offset 0, contiguous, no copy), of the same size, and the input's lifetime ends
+    at that node; the shared buffer lives from the input's first step to the output's last.
+    A hint failing any of these is ignored (the output gets its own buffer).
+ 6. Greedy by size. Arena buffers (one per group of in-place sharers), sorted by size
+    descending (then first step, then node), each go at the lowest 64-byte aligned offset
+    where they overlap no placed buffer whose lifetime overlaps theirs. arena_bytes is the
+    highest end.
 
 Limits: greedy-by-size is a heuristic (not the minimum arena); a write whose source is a
 view of another param written earlier at END reads the new value (swaps are not planned).
@@ -67,6 +73,7 @@ class MemoryPlan:
     homes: dict[Ref, tuple[str, int]]
     copies: frozenset[Ref]
     num_steps: int
+    reuses: dict[Ref, Ref] = dataclasses.field(default_factory=dict)  # output -> input buffer
 
     @property
     def buffers_bytes(self) -> int:
@@ -97,6 +104,8 @@ class MemoryPlan:
         life = self.lifetimes.get(ref)
         when = "" if life is None else f"steps {life[0]}..{_step_name(life[1], self.num_steps)}"
         copy = " (copy)" if ref in self.copies else ""
+        if ref in self.reuses:
+            copy += f" (in place of {self.reuses[ref]})"
         return f"  {ref!s:<8} {where + copy:<32} {fmt_meta(ref.meta):<18} {when}".rstrip()
 
 
@@ -246,8 +255,48 @@ def _aligned(size: int) -> int:
     return (size + ALIGN - 1) // ALIGN * ALIGN
 
 
+def reuses(graph: Graph, lay: dict[Ref, Layout], copies: frozenset[Ref],
+           home: dict[Ref, tuple[str, int]], lives: dict[Ref, tuple[int, int]],
+           steps: dict[Node, int]) -> dict[Ref, Ref]:
+    """Step 5: {output: input} for each honoured in-place hint."""
+    result: dict[Ref, Ref] = {}
+    for node, step in steps.items():
+        if node.meta.get("inplace") != 0 or not node.inputs:
+            continue
+        dst, src = Ref(node, 0), node.inputs[0]
+        if all(_plain(r, lay, copies, home, lives) for r in (dst, src)) and (
+                nbytes(dst) == nbytes(src) and lives[src][1] == step):
+            result[dst] = src
+    return result
+
+
+def _plain(ref: Ref, lay: dict[Ref, Layout], copies: frozenset[Ref],
+           home: dict[Ref, tuple[str, int]], lives: dict[Ref, tuple[int, int]]) -> bool:
+    """An arena buffer owned by `ref`, laid out contiguously from its start."""
+    layout = lay.get(ref)
+    return (ref in lives and ref not in home and ref not in copies and layout is not None
+            and layout.base == ref and layout.byte_offset == 0
+            and layout.strides == contiguous_strides(ref.meta.shape))
+
+
+def _groups(arena: dict[Ref, int], lives: dict[Ref, tuple[int, int]],
+            reuse: dict[Ref, Ref]) -> tuple[dict[Ref, Ref], dict, dict]:
+    """Steps 5-6: each arena ref's group root (its in-place chain's first buffer), and the
+    roots' sizes and merged lifetimes."""
+    root: dict[Ref, Ref] = {}
+    sizes: dict[Ref, int] = {}
+    spans: dict[Ref, tuple[int, int]] = {}
+    for ref in arena:  # graph order: an input's group exists before its reuser's
+        r = root[reuse[ref]] if ref in reuse else ref
+        root[ref] = r
+        first, last = spans.get(r, lives[ref])
+        spans[r] = (min(first, lives[ref][0]), max(last, lives[ref][1]))
+        sizes[r] = max(sizes.get(r, 0), arena[ref])
+    return root, sizes, spans
+
+
 def place(sizes: dict, lives: dict) -> tuple[dict, int]:
-    """Step 5: greedy by size. `sizes` and `lives` are keyed alike; ties keep `sizes`' order.
+    """Step 6: greedy by size. `sizes` and `lives` are keyed alike; ties keep `sizes`' order.
     Returns ({key: offset}, arena bytes)."""
     rank = {key: i for i, key in enumerate(sizes)}
     order = sorted(sizes, key=lambda k: (-sizes[k], lives[k][0], rank[k]))
@@ -270,14 +319,17 @@ def place(sizes: dict, lives: dict) -> tuple[dict, int]:
 
 
 def plan(graph: Graph) -> MemoryPlan:
-    """Plan every tensor of `graph` (steps 1-5 above)."""
+    """Plan every tensor of `graph` (steps 1-6 above)."""
     steps = _steps(graph)
     lay, copies = layouts(graph)
     home = homes(graph, lay, copies, steps)
     lives = lifetimes(graph, lay, home, steps)
     sizes = {ref: (nbytes(ref.node.inputs[0]) if ref in copies else nbytes(ref)) for ref in lives}
     arena = {ref: sizes[ref] for ref in lives if ref not in home}
-    offsets, top = place(arena, {ref: lives[ref] for ref in arena})
+    reuse = reuses(graph, lay, copies, home, lives, steps)
+    root, group_sizes, spans = _groups(arena, lives, reuse)
+    placed, top = place(group_sizes, spans)
+    offsets = {ref: placed[root[ref]] for ref in arena}
     return MemoryPlan(graph=graph, arena_bytes=top, offsets=offsets, sizes=sizes,
                       lifetimes=lives, layouts=lay, homes=home, copies=copies,
-                      num_steps=len(steps))
+                      num_steps=len(steps), reuses=reuse)
