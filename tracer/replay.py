@@ -110,45 +110,45 @@ class PlanReplay:
         inputs = _inputs(rec, self.inputs, flat, contiguous=True)
         arrays = rec.arrays  # written params are C-contiguous when in place (checked above)
         params = [_dense(arrays[i]) for i in self.params]
-        if len(self.kept) < len(self.grad_outputs):
-            for k in self.grad_outputs:
-                if k not in self.kept:
-                    meta = self.exe.graph.outputs[k].meta
-                    self.kept[k] = wrap(np.empty(tuple(meta.shape), meta.dtype))
-        outputs, _ = self.exe.run(inputs, params, {k: t._data for k, t in self.kept.items()})
         kept = self.kept
+        if len(kept) < len(self.grad_outputs):
+            for k in self.grad_outputs:
+                if k not in kept:
+                    meta = self.exe.graph.outputs[k].meta
+                    kept[k] = wrap(np.empty(tuple(meta.shape), meta.dtype))
+        outputs, _ = self.exe.run(inputs, params, {k: t._data for k, t in kept.items()})
         tensors = [kept[k] if k in kept else wrap(a)
                    for k, a in enumerate(outputs[:self.n_outputs])]
-        for t in self.kept.values():
+        for t in kept.values():  # written in place: saved copies of the old value notice
             version_counter(t)[0] += 1
         if self.in_place:
             return Result(tensors, [], self.write_params)
         extra = outputs[self.n_outputs:]
         return Result(tensors, list(zip(self.write_params, extra)), self.write_params)
 
-
     def release_grads(self, rec: Recording) -> None:
         """Before a run without guards: drop each .grad the run replaces (as eager's zero_grad
         does). Before the first run, a dropped gradient that fits (a plain C-contiguous array
         of the output's shape and dtype, owning its data, no state's memory) becomes the
         persistent buffer itself, so old and new gradients are never alive together."""
-        state = {id(_root(a)) for a in rec.arrays}
+        taken = {id(_root(a)) for a in rec.arrays}  # state, then each adopted array
         for owner, action in rec.grads:
             if action == "keep":
                 continue
             old, owner.grad = owner.grad, None
             if (action in self.grad_outputs and action not in self.kept
-                    and _fits(old, self.exe.graph.outputs[action].meta, state)):
+                    and _fits(old, self.exe.graph.outputs[action].meta, taken)):
                 self.kept[action] = old
+                taken.add(id(old._data))
 
 
-def _fits(t: Tensor | None, meta: Any, state: set[int]) -> bool:
+def _fits(t: Tensor | None, meta: Any, taken: set[int]) -> bool:
     if t is None or t.requires_grad or t._grad_fn is not None:
         return False
     a = t._data
     return (type(a) is np.ndarray and a.base is None and a.flags.c_contiguous
             and a.flags.writeable and a.shape == tuple(meta.shape)
-            and a.dtype == np.dtype(meta.dtype) and id(a) not in state)
+            and a.dtype == np.dtype(meta.dtype) and id(a) not in taken)
 
 
 def release_grads(rec: Recording, backend: str, name: str) -> None:

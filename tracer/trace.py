@@ -51,8 +51,9 @@ class Traced:
     pass pipeline and lowering run once per variant) or the node-by-node interpreter
     (backend="interpret", also the fallback for a graph the plan cannot run). It updates
     parameters, buffers and optimizer state in place, sets each
-    parameter's `.grad` to a new tensor with the recorded step's value (or None, as the step
-    left it), draws its random numbers from the default generator as eager would, and returns
+    parameter's `.grad` to the recorded step's value (or None, as the step left it; a new
+    gradient lives in a buffer the variant reuses on every replay, see replay.py), draws its
+    random numbers from the default generator as eager would, and returns
     tensors without autograd history. Python side effects (prints, appends, attribute writes
     other than `.grad`) happen only while recording."""
 
@@ -298,6 +299,14 @@ class Traced:
 
             exe = pipeline.compile(rec.graph)
         return MemoryReport(exe, rec.eager_peak)
+
+    def plot_memory(self, path: Any) -> str:
+        """Write a PNG timeline of the most recent graph's memory plan to `path`: each arena
+        buffer as a rectangle over its lifetime (steps) and arena offsets (tracer/memory_plot.py).
+        Needs matplotlib (optional: `pip install matplotlib`); returns the path."""
+        from unified.tracer import memory_plot
+
+        return memory_plot.plot(self.memory_report().plan, path)
 
 
 def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,

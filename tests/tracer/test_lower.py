@@ -180,3 +180,19 @@ def test_a_kernel_error_names_the_step_kernel_and_node():
     index = np.full((2, 3), 7, np.int64)
     with pytest.raises(IndexError, match=r"step 0 \(kernel gather\) %2: f32\[2,3\] = gather %x, %i"):
         exe.run([np.zeros((2, 3), F32), index], [])
+
+
+def test_outputs_go_into_arrays_the_caller_keeps_when_given():
+    g = Graph("keep")
+    x = g.add_input("x", _meta(4, 8)).ref()
+    a = _call(g, "exp", x)
+    g.set_outputs([_call(g, "neg", a), _call(g, "tanh", a)])
+    exe = lower(g)
+    kept = np.full((4, 8), np.nan, np.float32)
+    data = _data(x.meta)
+    want, _ = interpret.run(g, [wrap(data)], [])
+    for _ in range(2):
+        outputs, _ = exe.run([data], [], {1: kept})
+        assert outputs[1] is kept and outputs[0] is not kept
+        np.testing.assert_array_equal(kept, want[1].numpy())
+        np.testing.assert_array_equal(outputs[0], want[0].numpy())

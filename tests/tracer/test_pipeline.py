@@ -38,7 +38,8 @@ def step_graph() -> Graph:
 def test_pass_order_runs_cleanup_first_and_fusion_when_built():
     order = pipeline.passes()
     assert order[:4] == [dce, cse, fold, dce]
-    assert order[4:] == ([] if pipeline.fuse is None else [pipeline.fuse, dce])
+    assert order[4:] == ([] if pipeline.fuse is None
+                         else [pipeline.fuse_linear, pipeline.fuse, dce])
 
 
 def test_optimize_merges_folds_and_drops_dead_code():
@@ -76,3 +77,31 @@ def test_copy_scheme_returns_writes_as_outputs_and_leaves_params_alone():
     assert writes == [] and len(outputs) == 2
     np.testing.assert_array_equal(outputs[0], want_total)
     np.testing.assert_array_equal(outputs[1], want_w)
+
+
+def mlp_graph() -> Graph:
+    """relu(x W1^T + b1) -> linear: the first linear + relu fuse; the last linear stays."""
+    g = Graph("mlp")
+    x = g.add_input("x", TensorMeta((4, 3), F32))
+    w1, b1 = g.add_param("w1", TensorMeta((5, 3), F32)), g.add_param("b1", TensorMeta((5,), F32))
+    w2, b2 = g.add_param("w2", TensorMeta((2, 5), F32)), g.add_param("b2", TensorMeta((2,), F32))
+    h = g.add_call(lookup("linear"), (x.ref(), w1.ref(), b1.ref()), None)
+    a = g.add_call(lookup("relu"), (h.ref(),), None)
+    y = g.add_call(lookup("linear"), (a.ref(), w2.ref(), b2.ref()), None)
+    g.set_outputs([y.ref()])
+    return g
+
+
+def test_pipeline_fuses_linear_relu_and_the_plan_matches_the_interpreter():
+    if pipeline.fuse is None:
+        return
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3)).astype(F32)
+    params = [rng.standard_normal(s).astype(F32) for s in ((5, 3), (5,), (2, 5), (2,))]
+    assert [n.op.name for n in pipeline.optimize(mlp_graph()).calls()] == [
+        "fused_linear", "linear"]
+    (want,), _ = interpret.run(mlp_graph(), [U.tensor(x)], [U.tensor(p) for p in params])
+    outputs, _ = pipeline.compile(mlp_graph()).run([x], params)
+    np.testing.assert_array_equal(outputs[0], want.numpy())
+    np.testing.assert_allclose(outputs[0], np.maximum(x @ params[0].T + params[1], 0)
+                               @ params[2].T + params[3], rtol=1e-5, atol=1e-5)

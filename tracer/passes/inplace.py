@@ -19,8 +19,9 @@ never overwritten; the pass moves no node to shorten lifetimes."""
 
 from __future__ import annotations
 
-from unified.ops.registry import Trait
 from unified.tracer.graph import Graph, Node, Ref
+
+from unified.ops.registry import Trait
 
 HINT = "inplace"
 

@@ -286,12 +286,12 @@ def _groups(arena: dict[Ref, int], lives: dict[Ref, tuple[int, int]],
     root: dict[Ref, Ref] = {}
     sizes: dict[Ref, int] = {}
     spans: dict[Ref, tuple[int, int]] = {}
-    for ref in arena:  # graph order: an input's group exists before its reuser's
+    for ref, size in arena.items():  # graph order: an input's group comes before its reuser
         r = root[reuse[ref]] if ref in reuse else ref
         root[ref] = r
         first, last = spans.get(r, lives[ref])
         spans[r] = (min(first, lives[ref][0]), max(last, lives[ref][1]))
-        sizes[r] = max(sizes.get(r, 0), arena[ref])
+        sizes[r] = max(sizes.get(r, 0), size)
     return root, sizes, spans
 
 
