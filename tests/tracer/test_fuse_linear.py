@@ -14,8 +14,8 @@ from unified.tracer.lower import lower
 from unified.tracer.passes import fuse_linear
 
 import unified as U
-import unified.nn as nn
 import unified.nn.functional as F
+from unified import nn
 from unified.functional import call_op
 from unified.ops.fused_linear import fused_linear
 from unified.ops.registry import TensorMeta, lookup
@@ -86,7 +86,7 @@ def test_activation_params_become_p0_p1_and_values_are_identical(activation, att
 
 
 def test_pre_activation_read_elsewhere_is_not_fused():
-    g, out, values = linear_graph("relu")
+    g, out, _ = linear_graph("relu")
     pre = out.node.inputs[0]
     extra = g.add_call(lookup("neg"), (pre,), None)
     g.set_outputs([out, extra.ref()])
@@ -95,7 +95,7 @@ def test_pre_activation_read_elsewhere_is_not_fused():
 
 
 def test_pre_activation_that_is_a_graph_output_is_not_fused():
-    g, out, values = linear_graph("relu")
+    g, out, _ = linear_graph("relu")
     g.set_outputs([out, out.node.inputs[0]])
     assert ops(fuse_linear.run(g)) == ["linear", "relu"]
 
@@ -108,6 +108,29 @@ def test_two_input_user_is_not_fused():
     s = g.add_call(lookup("add"), (h.ref(), h.ref()), None)
     g.set_outputs([s.ref()])
     assert ops(fuse_linear.run(g)) == ["linear", "add"]
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [
+    ((64, 256), (256, 256)),  # blocks of columns (fewer rows than outputs)
+    ((512, 64), (64, 64)),  # blocks of rows
+    ((2, 96, 80), (40, 80)),  # 3-D input
+    ((64, 256), (10, 256)),  # below the parallel threshold: one block
+])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_kernel_is_bit_identical_to_linear_then_relu(x_shape, w_shape, threads):
+    """The per-thread blocks (bias, GEMM, activation) give the bits of linear then relu."""
+    x, w = (RNG.standard_normal(s).astype(F32) for s in (x_shape, w_shape))
+    b = RNG.standard_normal(w_shape[0]).astype(F32)
+    before = U.get_num_threads()
+    U.set_num_threads(threads)
+    try:
+        got = call_op(fused_linear, *(U.tensor(a) for a in (x, w, b)), activation="relu",
+                      p0=0.0, p1=0.0).numpy()
+        want = U.relu(call_op(lookup("linear"), *(U.tensor(a) for a in (x, w, b)))).numpy()
+    finally:
+        U.set_num_threads(before)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, np.maximum(x @ w.T + b, 0), rtol=1e-4, atol=1e-4)
 
 
 def test_kernel_rejects_a_two_input_activation_by_name():

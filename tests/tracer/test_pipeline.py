@@ -5,12 +5,12 @@ results against the interpreter (the oracle)."""
 from __future__ import annotations
 
 import numpy as np
-
-import unified as U
-from unified.ops.registry import TensorMeta, lookup
 from unified.tracer import interpret, pipeline
 from unified.tracer.graph import Graph
 from unified.tracer.passes import cse, dce, fold
+
+import unified as U
+from unified.ops.registry import TensorMeta, lookup
 
 F32 = np.dtype("float32")
 
