@@ -339,8 +339,7 @@ def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,
 class MemoryReport:
     """Traced.memory_report(): the MemoryPlan report of the lowered graph, then the traced
     total (arena + state + inputs + outputs) beside the eager peak of tensor data of the same
-    step (unified.memory's tracking during the recording: params, inputs and every
-    intermediate the eager call held at once)."""
+    step (unified.memory's counters during the recording, above what was held before it)."""
 
     def __init__(self, exe: Any, eager_peak: dict | None) -> None:
         from unified.tracer.passes import memory_plan as mp
@@ -355,8 +354,8 @@ class MemoryReport:
         self.eager_peak_bytes = None if eager_peak is None else eager_peak["peak_bytes"]
 
     def __str__(self) -> str:
-        eager = ("not measured (memory tracking was already on during the recording)"
-                 if self.eager_peak_bytes is None else f"{self.eager_peak_bytes:,} bytes")
+        eager = ("not measured" if self.eager_peak_bytes is None
+                 else f"{self.eager_peak_bytes:,} bytes")
         traced = (f"traced: {self.traced_bytes:,} bytes = arena {self.arena_bytes:,} + state "
                   f"{self.state_bytes:,} + inputs/outputs {self.io_bytes:,}")
         return "\n".join([self.plan.report(), traced,
@@ -366,14 +365,14 @@ class MemoryReport:
 
 
 def _record_measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, record.Recording]:
-    """record.record with unified.memory tracking on for this one call (when it is off: a
-    user's own tracking and peak are left alone), so memory_report can show the eager peak."""
-    if memory.is_tracking_memory():
-        return record.record(fn, *args)
-    with memory.track_memory(True):
-        memory.reset_peak_memory_stats()
-        result, rec = record.record(fn, *args)
-        rec.eager_peak = memory.memory_stats()
+    """record.record, noting the eager peak of tensor memory during the call (for
+    memory_report). Resets the peak statistic, as recording happens on the first calls."""
+    before = memory.memory_stats()
+    memory.reset_peak_memory_stats()
+    result, rec = record.record(fn, *args)
+    rec.eager_peak = memory.memory_stats()
+    rec.eager_peak["peak_bytes"] -= before["current_bytes"]
+    rec.eager_peak["current_bytes"] -= before["current_bytes"]
     return result, rec
 
 

@@ -25,7 +25,9 @@ from unified.errors import BundleError, CheckpointError, DTypeError, ShapeError,
 from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)
 from unified.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from unified.tensor import Tensor  # noqa: E402
-from unified.memory import memory_stats, reset_peak_memory_stats, track_memory  # noqa: E402
+from unified.memory import (  # noqa: E402
+    max_memory_allocated, memory_allocated, memory_stats, reset_peak_memory_stats,
+)
 from unified.serialization import load, save  # noqa: E402
 
 bool = bool_  # noqa: A001  (PyTorch's name: unified.bool)

@@ -1,4 +1,5 @@
 // The executor's only allocator: aligned blocks, counted process-wide.
+#include "unified/memory_stats.h"
 #include "arena.h"
 
 #include <atomic>
@@ -28,6 +29,7 @@ Arena& Arena::operator=(Arena&& other) noexcept {
 }
 
 void Arena::release() {
+  if (data_ != nullptr) memory_add(-size_);
   std::free(data_);
   data_ = nullptr;
   size_ = 0;
@@ -42,6 +44,7 @@ Status Arena::allocate(int64_t bytes) {
   if (data_ == nullptr)
     return make_status(StatusCode::kInternal, "arena: cannot allocate ", rounded, " bytes");
   size_ = bytes;
+  memory_add(size_);
   g_allocations.fetch_add(1);
   return Status::ok();
 }

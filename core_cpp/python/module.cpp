@@ -8,10 +8,15 @@
 #include <Eigen/Core>
 
 #include "unified/fused.h"
+#include "unified/memory_stats.h"
 #include "unified/registry.h"
 #include "unified/threading.h"
 
 namespace py = pybind11;
+
+namespace unified {
+bool install_counting_allocator();  // numpy_allocator.cpp
+}
 using namespace unified;
 
 namespace {
@@ -349,6 +354,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("run_same", &run_same, py::arg("kernel_id"), py::arg("inputs"),
         py::arg("attrs") = py::none(),
         "Elementwise fast path: float32 inputs of one shape (or 0-d) -> new output, else None.");
+  m.def("install_counting_allocator", &install_counting_allocator,
+        "Count NumPy array allocations into memory_stats (NEP 49 handler; per context).");
+  m.def("memory_stats", [] {
+    py::dict d;
+    d["current_bytes"] = memory_current();
+    d["peak_bytes"] = memory_peak();
+    return d;
+  });
+  m.def("reset_peak_memory_stats", &memory_reset_peak);
   m.def("tune_allocator", &tune_allocator,
         "Raise glibc's mmap/trim thresholds so large freed blocks are reused (process-wide).");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
