@@ -4,8 +4,9 @@ backward, SGD momentum update, ending with loss.item()) for unified eager, unifi
 installed), and memory: peak RSS above the imports-only baseline, over the whole run and in
 the steady state (the peak of the timed steps after warm-up, which for unified traced excludes
 the two eager recording calls). W4 times f(x) = gelu_tanh(x*1.7 + 0.3) * sigmoid(x) on 1e6
-floats with gelu written from primitive ops (traced: one fused kernel). Each framework and workload group runs in its own process;
-the adapters and the digits data come from benchmarks/train_eager.py.
+floats with gelu written from primitive ops (traced: one fused kernel). Each framework and
+workload group runs in its own process; the adapters and the digits data come from
+benchmarks/train_eager.py.
 
     python benchmarks/trace.py
 """

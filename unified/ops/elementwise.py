@@ -174,7 +174,8 @@ clamp_backward = _bw(
     lambda gg, g, x, out, min, max: (F.call_op(clamp_backward, gg, x, min=min, max=max), None),
     attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)
 
-relu = _unary("relu", lambda g, x, out: F.call_op(relu_backward, g, out), "Relu",  # out > 0 iff x > 0
+# relu's grad reads its output (out > 0 iff x > 0), so relu can fuse with what produced x
+relu = _unary("relu", lambda g, x, out: F.call_op(relu_backward, g, out), "Relu",
               saves_output=True, saves_inputs=False)
 sigmoid = _unary("sigmoid", lambda g, x, out: F.call_op(sigmoid_backward, g, out), "Sigmoid",
                  saves_output=True, saves_inputs=False)
