@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import unified as U
+from tests.numeric import numeric_grad
 from tests.op_cases import Arg, OpCase
 
 
@@ -70,17 +71,8 @@ def numeric_grads(case: OpCase, arrays: list[np.ndarray], weights: list[np.ndarr
         if not (arg.is_float and arg.grad):
             grads.append(None)
             continue
-        g = np.zeros_like(base[k])
-        flat = base[k].reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + eps
-            plus = objective(base)
-            flat[i] = old - eps
-            minus = objective(base)
-            flat[i] = old
-            g.reshape(-1)[i] = (plus - minus) / (2 * eps)
-        grads.append(g)
+        grads.append(numeric_grad(
+            lambda v, k=k: objective(base[:k] + [v] + base[k + 1:]), base[k], eps))
     return grads
 
 

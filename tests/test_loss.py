@@ -6,6 +6,7 @@ import pytest
 
 import unified as U
 import unified.functional as F
+from tests.numeric import numeric_grad
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -70,19 +71,6 @@ def np_bce_logits(x, t, weight=None, pos_weight=None, reduction="mean"):
 
 
 # ---- harness -------------------------------------------------------------------------------------
-def numeric_grad(f, x, eps=1e-6):
-    """d f(x) / dx by central differences (f returns a scalar; x is float64)."""
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f(x)
-        flat[i] = old - eps
-        minus = f(x)
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return g
 
 
 def check_loss(ours, ref, x, rtol=1e-5, atol=1e-6, grad_tol=2e-4):

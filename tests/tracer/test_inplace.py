@@ -15,19 +15,12 @@ from unified.tracer.passes import inplace
 from unified.tracer.passes import memory_plan as mp
 
 import unified  # noqa: F401  (registers the ops)
-from unified.ops.registry import TensorMeta, lookup
+from tests.tracer.graphs import call as _call
+from tests.tracer.graphs import meta as _meta
+from tests.tracer.graphs import random_graph as _random_graph
 from unified.tensor import wrap
 
 F32 = np.dtype(np.float32)
-
-
-def _meta(*shape, dtype=F32):
-    return TensorMeta(tuple(shape), np.dtype(dtype))
-
-
-def _call(g, name, *refs, **attrs):
-    return g.add_call(lookup(name), tuple(r if isinstance(r, Ref) else r.ref() for r in refs),
-                      attrs or None).ref()
 
 
 def _marked(g: Graph) -> list[str]:
@@ -110,25 +103,6 @@ def test_the_planner_ignores_a_hint_it_cannot_honour():
     plan = mp.plan(g)
     assert plan.reuses == {}
     assert plan.offsets[a] != plan.offsets[b]
-
-
-def _random_graph(rng: random.Random) -> Graph:
-    g = Graph("random")
-    refs = [g.add_input("x", _meta(rng.choice([4, 8]), 16)).ref()]
-    for _ in range(rng.randint(3, 25)):
-        kind = rng.random()
-        a = rng.choice(refs[-6:])
-        if kind < 0.45:
-            refs.append(_call(g, rng.choice(["relu", "exp", "neg", "tanh"]), a))
-        elif kind < 0.75:
-            b = rng.choice([r for r in refs if r.meta.shape == a.meta.shape])
-            refs.append(_call(g, rng.choice(["add", "mul", "sub"]), a, b))
-        elif kind < 0.9:
-            refs.append(_call(g, "permute", a, dims=(1, 0)))
-        else:
-            refs.append(_call(g, "reshape", a, shape=tuple(reversed(a.meta.shape))))
-    g.set_outputs(rng.sample(refs[1:], k=min(2, len(refs) - 1)))
-    return g
 
 
 def _chain_root(plan: mp.MemoryPlan, ref: Ref) -> Ref:

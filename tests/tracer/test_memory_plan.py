@@ -7,22 +7,15 @@ import random
 
 import numpy as np
 import pytest
-from unified.tracer.graph import Graph, Ref
+from unified.tracer.graph import Graph
 from unified.tracer.passes import memory_plan as mp
 
 import unified  # noqa: F401  (registers the ops)
-from unified.ops.registry import TensorMeta, lookup
+from tests.tracer.graphs import call as _call
+from tests.tracer.graphs import meta as _meta
+from tests.tracer.graphs import random_graph as _random_graph
 
 F32 = np.dtype(np.float32)
-
-
-def _meta(*shape):
-    return TensorMeta(tuple(shape), F32)
-
-
-def _call(g, name, *refs, **attrs):
-    return g.add_call(lookup(name), tuple(r if isinstance(r, Ref) else r.ref() for r in refs),
-                      attrs or None).ref()
 
 
 def _chain(n=4, shape=(4, 8)):
@@ -144,25 +137,6 @@ def test_a_write_over_a_non_inplace_op_waits_for_the_param_readers():
     g.add_write(w, new)
     plan = mp.plan(g)
     assert plan.homes == {} and plan.lifetimes[new] == (0, 1)
-
-
-def _random_graph(rng: random.Random) -> Graph:
-    g = Graph("random")
-    refs = [g.add_input("x", _meta(rng.choice([4, 8]), 16)).ref()]
-    for _ in range(rng.randint(3, 25)):
-        kind = rng.random()
-        a = rng.choice(refs[-6:])
-        if kind < 0.45:
-            refs.append(_call(g, rng.choice(["relu", "exp", "neg", "tanh"]), a))
-        elif kind < 0.75:
-            b = rng.choice([r for r in refs if r.meta.shape == a.meta.shape])
-            refs.append(_call(g, rng.choice(["add", "mul", "sub"]), a, b))
-        elif kind < 0.9:
-            refs.append(_call(g, "permute", a, dims=(1, 0)))
-        else:
-            refs.append(_call(g, "reshape", a, shape=tuple(reversed(a.meta.shape))))
-    g.set_outputs(rng.sample(refs[1:], k=min(2, len(refs) - 1)))
-    return g
 
 
 def _check_no_overlap(plan: mp.MemoryPlan) -> None:
