@@ -4,6 +4,7 @@ empty, *_like, arange, linspace, eye. These make constants (no op runs); random 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,12 @@ def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _new(np.eye(n, m, dtype=as_dtype(dtype)), requires_grad)
+
+
+@functools.lru_cache(maxsize=64)
+def zero_bias(size: int) -> Tensor:
+    """A read-only zero vector shared between calls: the bias of a linear or conv without one
+    (those ops always take three inputs). It never requires grad, so no gradient is computed."""
+    zeros = np.zeros(size, np.float32)
+    zeros.flags.writeable = False
+    return wrap(zeros)

@@ -4,6 +4,7 @@ interpolate are in pooling.py (re-exported here, so this module lists the whole 
 
 from __future__ import annotations
 
+from unified.creation import zero_bias
 from unified.dispatch import apply
 from unified.functional import pooling
 from unified.functional.pooling import *  # noqa: F403
@@ -71,7 +72,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
              "dilation": dilation, "groups": _groups("conv2d", groups)}
     x, unbatched = _batched("conv2d", input)
     if bias is None:
-        bias = ops.zero_bias(weight.shape[0] if weight.ndim else 0)
+        bias = zero_bias(weight.shape[0] if weight.ndim else 0)
     out = apply(ops.conv2d, (x, weight, bias), attrs)
     return F.squeeze(out, 0) if unbatched else out
 
@@ -93,6 +94,6 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     x, unbatched = _batched("conv_transpose2d", input)
     if bias is None:
         channels = weight.shape[1] * attrs["groups"] if weight.ndim >= 2 else 0
-        bias = ops.zero_bias(channels)
+        bias = zero_bias(channels)
     out = apply(ops.conv_transpose2d, (x, weight, bias), attrs)
     return F.squeeze(out, 0) if unbatched else out

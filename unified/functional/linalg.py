@@ -4,14 +4,13 @@ torch.nn.functional.linear. The first five run the `matmul` op, linear runs the 
 
 from __future__ import annotations
 
-import functools
 
-import numpy as np
 
+from unified.creation import zero_bias
 from unified.dispatch import apply
 from unified.errors import ShapeError, fmt_shape
 from unified.ops import matmul as ops
-from unified.tensor import Tensor, wrap
+from unified.tensor import Tensor
 
 __all__ = ["bmm", "dot", "linear", "matmul", "mm", "mv"]
 
@@ -71,14 +70,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     (2, 4)
     """
     if bias is None:
-        bias = _zero_bias(weight.shape[0] if weight.ndim == 2 else 0)
+        bias = zero_bias(weight.shape[0] if weight.ndim == 2 else 0)
     return apply(ops.linear, (input, weight, bias))  # its infer rule checks the shapes
 
-
-@functools.lru_cache(maxsize=64)
-def _zero_bias(out_features: int) -> Tensor:
-    """The bias of a linear without one: the op always takes three inputs. Shared between
-    calls, so read-only; it never requires grad, so its gradient is never computed."""
-    zeros = np.zeros(out_features, np.float32)
-    zeros.flags.writeable = False
-    return wrap(zeros)

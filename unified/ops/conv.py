@@ -5,12 +5,10 @@ users call them through unified/functional/conv.py."""
 
 from __future__ import annotations
 
-import numpy as np
 
 from unified.errors import ShapeError, fmt_shape
 from unified.ops.infer import F32, require_float
 from unified.ops.registry import F, OpDef, TensorMeta, register
-from unified.tensor import wrap
 
 BACKWARD = "backward ops are not exported"
 _CONV_ATTRS = {"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
@@ -61,9 +59,6 @@ def _conv2d_infer(x, w, b, stride, padding, dilation, groups):
     return TensorMeta(shape, F32)
 
 
-def zero_bias(channels: int):
-    """The bias of a conv without one (a constant: conv2d always takes three inputs)."""
-    return wrap(np.zeros(channels, np.float32))
 
 
 def _needs(t) -> bool:
@@ -102,7 +97,7 @@ def _backward_input_infer(g, w, stride, padding, dilation, groups, input_size):
 def _backward_input_grad(gg, g, w, out, stride, padding, dilation, groups, input_size):
     """Bilinear in (grad, weight): the adjoints are conv2d and conv2d_backward_weight."""
     attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    g_grad = F.call_op(conv2d, gg, w, zero_bias(w.shape[0]), **attrs) if _needs(g) else None
+    g_grad = F.call_op(conv2d, gg, w, F.zero_bias(w.shape[0]), **attrs) if _needs(g) else None
     g_w = (F.call_op(conv2d_backward_weight, g, gg, weight_size=tuple(w.shape[2:]), **attrs)
            if _needs(w) else None)
     return g_grad, g_w
@@ -131,7 +126,7 @@ def _backward_weight_infer(g, x, stride, padding, dilation, groups, weight_size)
 
 def _backward_weight_grad(gg, g, x, out, stride, padding, dilation, groups, weight_size):
     attrs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    g_grad = F.call_op(conv2d, x, gg, zero_bias(gg.shape[0]), **attrs) if _needs(g) else None
+    g_grad = F.call_op(conv2d, x, gg, F.zero_bias(gg.shape[0]), **attrs) if _needs(g) else None
     g_x = (F.call_op(conv2d_backward_input, g, gg, input_size=tuple(x.shape[2:]), **attrs)
            if _needs(x) else None)
     return g_grad, g_x
@@ -181,7 +176,7 @@ def _transpose_grad(g, x, w, b, out, stride, padding, output_padding, groups, di
     conv2d_backward_weight with the roles of input and output swapped."""
     attrs = {"stride": stride, "padding": tuple(padding) * 2, "dilation": dilation,
              "groups": groups}
-    gx = F.call_op(conv2d, g, w, zero_bias(w.shape[0]), **attrs) if _needs(x) else None
+    gx = F.call_op(conv2d, g, w, F.zero_bias(w.shape[0]), **attrs) if _needs(x) else None
     gw = (F.call_op(conv2d_backward_weight, x, g, weight_size=tuple(w.shape[2:]), **attrs)
           if _needs(w) else None)
     gb = F.sum(g, (0, 2, 3)) if _needs(b) else None
