@@ -31,8 +31,8 @@ import numpy as np
 from unified.tracer.graph import Graph, Node, Ref, fmt_meta
 from unified.tracer.passes import memory_plan as mp
 
-from unified import _core, dispatch
-from unified.ops.registry import Trait
+from unified import _core
+from unified.ops.registry import Trait, lookup
 
 ARENA, INPUT, PARAM, OUTPUT, CONST = range(5)  # core_cpp/executor/plan.h `Storage`
 
@@ -77,7 +77,7 @@ def lower(graph: Graph, memory: mp.MemoryPlan | None = None) -> Executable:
     where = _Storages(graph, memory, plan)
     for node in graph.calls():
         _add_node(plan, node, where, memory)
-    copy_kid = dispatch._contiguous_op.kernel_id()
+    copy_kid = lookup("cast").kernel_id()
     for k, ref in enumerate(graph.outputs):
         if memory.homes.get(ref) != ("output", k):
             target = (OUTPUT, k, 0) + _dense(ref.meta)
@@ -150,7 +150,7 @@ def _add_node(plan: _core.Plan, node: Node, where: _Storages, memory: mp.MemoryP
         ref = Ref(node)
         if ref in memory.copies:
             src = node.inputs[0]
-            plan.add_step(dispatch._contiguous_op.kernel_id(), _label(node),
+            plan.add_step(lookup("cast").kernel_id(), _label(node),
                           [where.operand(src)], [where.buffer(ref, src.meta)])
         return
     inputs = [where.operand(r) for r in node.inputs]

@@ -5,10 +5,7 @@ from unified import _core
 from unified import config as _config
 from unified import tensor as _tensor  # noqa: F401  (first: the layers above import Tensor)
 from unified import ops  # noqa: F401  (registers every op)
-from unified import dispatch as _dispatch
-from unified.ops import elementwise as _elementwise
 
-_dispatch._contiguous_op = _elementwise.cast
 
 from unified import autograd  # noqa: E402
 from unified import functional  # noqa: E402

@@ -15,7 +15,7 @@ from unified import _core
 from unified.autograd import Node
 from unified.errors import USER_ERRORS, attach_location
 from unified.grad_mode import GRAD_ENABLED
-from unified.ops.registry import OpDef
+from unified.ops.registry import OpDef, lookup
 from unified.tensor import Tensor, version_counter, wrap
 
 _run = _core.run
@@ -28,7 +28,6 @@ _USER_ERRORS = USER_ERRORS
 OBSERVERS: contextvars.ContextVar[tuple[Callable[..., Any], ...]] = contextvars.ContextVar(
     "observers", default=()
 )
-_contiguous_op: OpDef | None = None  # set by unified.ops.elementwise (the `cast` op copies)
 
 
 @contextlib.contextmanager
@@ -63,7 +62,7 @@ def _run_kernel(op: OpDef, arrays: tuple, attrs: dict | None) -> tuple:
 def contiguous_array(array: np.ndarray) -> np.ndarray:
     """A C-contiguous copy made by the `cast` kernel (the same kernel the graph runs)."""
     out = _empty(array.shape, array.dtype)
-    _run(_contiguous_op.kernel_id(), (array,), (out,), None)
+    _run(lookup("cast").kernel_id(), (array,), (out,), None)  # same-dtype cast = copy
     return out
 
 
