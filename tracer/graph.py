@@ -7,7 +7,8 @@ record.py, running a graph op by op in interpret.py, transformations in passes/.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class SourceLoc(NamedTuple):
 class Ref(NamedTuple):
     """Output `index` of `node` (0 for single-output nodes)."""
 
-    node: "Node"
+    node: Node
     index: int = 0
 
     @property
@@ -68,7 +69,7 @@ class Node:
     attrs: dict = dataclasses.field(default_factory=dict)
     value: np.ndarray | None = None  # const: the data
     source: SourceLoc | None = None
-    users: list["Node"] = dataclasses.field(default_factory=list)
+    users: list[Node] = dataclasses.field(default_factory=list)
     meta: dict = dataclasses.field(default_factory=dict)
 
     def ref_name(self, index: int = 0) -> str:
@@ -136,7 +137,7 @@ class Graph:
         self.writes.append((param, ref))
 
     # ---- editing (passes) -----------------------------------------------------------------
-    def copy(self) -> "Graph":
+    def copy(self) -> Graph:
         """A structural copy: new Nodes with the same ids, names, attrs, metas and sources
         (const data is shared: treat it as read-only). Passes edit a copy, never the caller's
         graph. Other attributes of the graph are copied shallowly."""
@@ -242,14 +243,25 @@ class Graph:
         return "\n".join(" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
     def to_dot(self) -> str:
-        """Graphviz source: one box per node, edges from producer to user."""
-        out = [f'digraph "{self.name}" {{', "  node [shape=box, fontname=monospace];"]
+        """Graphviz source: one box per node (op or kind, result types), edges from producer to
+        user, the returned values as `return k` ovals and in-place state writes as dashed edges
+        into `write <param>` ovals. Render with `dot -Tpng`."""
+        def q(text: str) -> str:
+            return text.replace("\\", "\\\\").replace('"', '\\"')
+
+        out = [f'digraph "{q(self.name)}" {{', "  node [shape=box, fontname=monospace];"]
         for n in self.nodes:
             label = n.op.name if n.op else f"{n.kind} %{n.name}"
-            label += "\\n" + ", ".join(fmt_meta(m) for m in n.metas)
+            label = q(label) + "\\n" + ", ".join(fmt_meta(m) for m in n.metas)
             out.append(f'  n{n.id} [label="{label}"];')
             for ref in n.inputs:
                 out.append(f"  n{ref.node.id} -> n{n.id};")
+        for k, ref in enumerate(self.outputs):
+            out.append(f'  out{k} [shape=oval, label="return {k}"];')
+            out.append(f"  n{ref.node.id} -> out{k};")
+        for k, (param, ref) in enumerate(self.writes):
+            out.append(f'  w{k} [shape=oval, label="write %{q(param.name)}"];')
+            out.append(f"  n{ref.node.id} -> w{k} [style=dashed];")
         out.append("}")
         return "\n".join(out)
 

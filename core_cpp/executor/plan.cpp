@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -182,8 +183,15 @@ Status Plan::run() {
       UNIFIED_ENSURE(bound_[index(s)][k] != nullptr || specs_[index(s)][k].nbytes() == 0,
                      "plan: ", storage_name(s), " ", k, " is not bound");
   KernelRegistry& reg = all_kernels();
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  auto since = [t0] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  };
+  if (profiling_) timeline_.assign(steps_.size(), {0, 0});  // sized once: no growth per run
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& step = steps_[i];
+    if (profiling_) timeline_[i].first = since();
     for (size_t j = 0; j < step.inputs.size(); ++j) step.in_views[j].data = base(step.inputs[j]);
     for (size_t j = 0; j < step.outputs.size(); ++j) step.out_views[j].data = base(step.outputs[j]);
     KernelArgs args;
@@ -193,6 +201,7 @@ Status Plan::run() {
     args.num_outputs = static_cast<int>(step.out_views.size());
     args.attrs = &step.attrs;
     Status st = step.fn(args);
+    if (profiling_) timeline_[i].second = since();
     if (!st.is_ok())
       return make_status(st.code(), "while running step ", i, " (kernel ", reg.name(step.kernel_id),
                          ") ", step.label, ": ", st.message());

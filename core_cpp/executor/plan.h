@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arena.h"
@@ -61,6 +62,13 @@ class Plan {
   int num_steps() const { return static_cast<int>(steps_.size()); }
   int64_t arena_bytes() const { return arena_.size(); }
   std::string describe() const;
+  // When on, run() records each step's start and end (ns since the run began) for a timeline.
+  void set_profiling(bool on) { profiling_ = on; }
+  bool profiling() const { return profiling_; }
+  // (start, end) per step of the last profiled run; empty when profiling is off.
+  const std::vector<std::pair<int64_t, int64_t>>& timeline() const { return timeline_; }
+  const std::string& step_label(int i) const { return steps_[i].label; }
+  int step_kernel(int i) const { return steps_[i].kernel_id; }
 
  private:
   static int index(Storage s) { return static_cast<int>(s); }
@@ -73,6 +81,8 @@ class Plan {
   std::vector<char*> bound_[kNumStorages];     // external slot pointers (inputs/params/outputs)
   std::vector<Step> steps_;
   std::atomic<bool> running_{false};
+  bool profiling_ = false;
+  std::vector<std::pair<int64_t, int64_t>> timeline_;
 };
 
 }  // namespace unified

@@ -95,6 +95,41 @@ Status check_operands(const KernelArgs& args, const char* kernel, int tensors, i
   return Status::ok();
 }
 
+// The contiguous SGD loop with every flag a compile-time constant, so it vectorizes (a
+// runtime flag inside the loop kept GCC scalar: 3x slower on a 256x256 update).
+template <bool kMomentum, bool kNesterov, bool kDecay, bool kFirst>
+void sgd_flat(int64_t numel, const float* p_in, const float* g_in, const float* b_in,
+              float* p_out, float* b_out, float lr, float momentum, float keep, float wd,
+              float sign) {
+  parallel_for(numel, kGrainElements, [=](int64_t begin, int64_t end) {
+#pragma GCC ivdep
+    for (int64_t i = begin; i < end; ++i) {
+      const float p = p_in[i];
+      float g = sign * g_in[i];
+      if (kDecay) g = g + wd * p;
+      if (kMomentum) {
+        const float b = kFirst ? g : b_in[i] * momentum + keep * g;
+        b_out[i] = b;
+        g = kNesterov ? g + momentum * b : b;
+      }
+      p_out[i] = p + -lr * g;
+    }
+  });
+}
+
+using SgdFlatFn = void (*)(int64_t, const float*, const float*, const float*, float*, float*,
+                           float, float, float, float, float);
+
+template <bool kMomentum>
+SgdFlatFn pick_sgd_flat(bool nesterov, bool decay, bool first) {
+  static constexpr SgdFlatFn table[8] = {
+      sgd_flat<kMomentum, false, false, false>, sgd_flat<kMomentum, false, false, true>,
+      sgd_flat<kMomentum, false, true, false>,  sgd_flat<kMomentum, false, true, true>,
+      sgd_flat<kMomentum, true, false, false>,  sgd_flat<kMomentum, true, false, true>,
+      sgd_flat<kMomentum, true, true, false>,   sgd_flat<kMomentum, true, true, true>};
+  return table[(nesterov ? 4 : 0) + (decay ? 2 : 0) + (first ? 1 : 0)];
+}
+
 template <bool kMomentum>
 Status sgd_kernel(const KernelArgs& args, const char* name) {
   const int tensors = kMomentum ? 3 : 2;
@@ -113,6 +148,12 @@ Status sgd_kernel(const KernelArgs& args, const char* name) {
   const float* b_in = kMomentum ? args.in(2).ptr<float>() : nullptr;
   float* p_out = args.out(0).ptr<float>();
   float* b_out = kMomentum ? args.out(1).ptr<float>() : nullptr;
+  if (w.contiguous) {
+    pick_sgd_flat<kMomentum>(nesterov, weight_decay != 0.0f, first)(
+        args.in(0).numel(), p_in, g_in, b_in, p_out, b_out, lr, momentum, keep, weight_decay,
+        maximize ? -1.0f : 1.0f);
+    return Status::ok();
+  }
   // operand order in the walk: p, g, [buf], p_out, [buf_out]
   const int po = kMomentum ? 3 : 2, bo = 4;
   walk_elements(w, [=](auto at) {

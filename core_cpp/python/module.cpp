@@ -313,6 +313,18 @@ void bind_executor(py::module_& m) {
              if (!st.is_ok()) raise_status(st);
            }, py::arg("inputs"), py::arg("params"), py::arg("outputs"),
            "Run every step; params are updated and outputs filled in place.")
+      .def_property("profiling", &Plan::profiling, &Plan::set_profiling,
+                    "Record each step's start and end on every run (see timeline()).")
+      .def("timeline", [](const Plan& plan) {
+             py::list out;
+             const auto& tl = plan.timeline();
+             auto& reg = all_kernels();
+             for (size_t i = 0; i < tl.size(); ++i)
+               out.append(py::make_tuple(reg.name(plan.step_kernel(static_cast<int>(i))),
+                                         plan.step_label(static_cast<int>(i)), tl[i].first,
+                                         tl[i].second));
+             return out;
+           }, "(kernel, label, start_ns, end_ns) per step of the last profiled run.")
       .def_property_readonly("num_steps", &Plan::num_steps)
       .def_property_readonly("arena_bytes", &Plan::arena_bytes)
       .def("describe", &Plan::describe);

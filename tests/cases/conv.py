@@ -4,7 +4,6 @@ rows also exercise every backward op; double-backward rows run the backward ops'
 
 import numpy as np
 
-import unified as U
 import unified.functional as F
 from tests.op_cases import Arg, OpCase
 

@@ -3,7 +3,6 @@ weighted-sum backward through a unified module, so gradients can be compared one
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 

@@ -111,3 +111,31 @@ def test_run_checks_every_bound_array():
         plan.run([[1.0, 2.0, 3.0, 4.0]], [], [out])
     plan.run([x], [], [out])  # still usable after refusals
     np.testing.assert_array_equal(out, np.array([-2, -4, -6, -8], F32))
+
+
+def test_profiling_records_one_ordered_interval_per_step():
+    import unified as U
+    from unified import _core
+
+    @U.trace
+    def f(x):
+        return (x.exp() @ x.t()).relu().sum()
+
+    x = U.tensor(np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32))
+    for _ in range(3):
+        f(x)
+    (rec,) = [v for e in f._cache.values() for v in e.variants]
+    plan = rec.compiled.exe.plan
+    assert plan.timeline() == []  # off by default
+    plan.profiling = True
+    expected = f(x).item()
+    tl = plan.timeline()
+    assert len(tl) == plan.num_steps
+    names = [k for k, _, _, _ in tl]
+    assert names[0] in _core.kernel_names() and "matmul" in names
+    for (_, label, s, e), nxt in zip(tl, tl[1:] + [None]):
+        assert 0 <= s <= e and isinstance(label, str) and label
+        if nxt is not None:
+            assert e <= nxt[2]
+    x_np = x.numpy()
+    np.testing.assert_allclose(expected, np.maximum(np.exp(x_np) @ x_np.T, 0).sum(), rtol=1e-5)

@@ -178,7 +178,8 @@ def test_a_kernel_error_names_the_step_kernel_and_node():
     g.set_outputs([_call(g, "gather", x, i, dim=1)])
     exe = lower(g)
     index = np.full((2, 3), 7, np.int64)
-    with pytest.raises(IndexError, match=r"step 0 \(kernel gather\) %2: f32\[2,3\] = gather %x, %i"):
+    message = r"step 0 \(kernel gather\) %2: f32\[2,3\] = gather %x, %i"
+    with pytest.raises(IndexError, match=message):
         exe.run([np.zeros((2, 3), F32), index], [])
 
 

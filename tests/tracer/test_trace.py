@@ -142,3 +142,24 @@ def test_memory_report_shows_the_plan_and_the_eager_peak():
     assert report.eager_peak_bytes >= 2 * params  # eager holds them too, plus grads
     assert report.traced_bytes == report.arena_bytes + report.state_bytes + report.io_bytes
     assert report.arena_bytes <= report.plan.buffers_bytes
+
+
+def test_nested_dict_list_tuple_arguments_and_results_and_the_dot_drawing():
+    @U.trace
+    def f(d, scale):
+        return {"a": d["x"] * scale, "b": [d["y"] + 1, (d["x"].sum(),)]}
+
+    x = U.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    y = U.tensor([1.0, -1.0, 0.5])
+    for _ in range(3):
+        out = f({"x": x, "y": y}, 2.0)
+        np.testing.assert_array_equal(out["a"].numpy(), np.arange(6).reshape(2, 3) * 2.0)
+        assert out["b"][0].tolist() == [2.0, 0.0, 1.5] and out["b"][1][0].item() == 15.0
+    dot = f.graph.to_dot()
+    lines = dot.splitlines()
+    assert lines[0] == 'digraph "f" {' and lines[-1] == "}"
+    ops = [ln for ln in lines if "[label=" in ln and "shape=oval" not in ln]
+    assert len(ops) == len(f.graph.nodes)  # one box per node
+    assert sum("return " in ln for ln in lines) == 3  # three returned tensors
+    assert sum("->" in ln for ln in lines) == sum(len(n.inputs) for n in f.graph.nodes) + 3
+    assert "input %d['x']\\nf32[2,3]" in dot and "mul\\nf32[2,3]" in dot

@@ -10,8 +10,8 @@ Algorithm:
      or not.
 
 Rule for random ops: an unused Trait.RANDOM call is removed like any other. Each random call
-carries its own generator position (its (seed, offset) state input), so removing one changes no other
-call's numbers; the generator's advance is graph state written by the recorder, not the
+carries its own generator position (its (seed, offset) state input), so removing one changes no
+other call's numbers; the generator's advance is graph state written by the recorder, not the
 call's result. Limits: whole nodes only (an unused output of a multi-output call keeps the
 call when another output is used); no dead-store analysis of writes."""
 

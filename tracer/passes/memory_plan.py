@@ -166,7 +166,8 @@ def layouts(graph: Graph) -> tuple[dict[Ref, Layout], frozenset[Ref]]:
         found = _view_layout(node, src)
         if found is None:  # a contiguous copy of the input, viewed
             copies.add(ref)
-            found = _view_layout(node, Layout(ref, 0, contiguous_strides(node.inputs[0].meta.shape)))
+            dense = contiguous_strides(node.inputs[0].meta.shape)
+            found = _view_layout(node, Layout(ref, 0, dense))
             if found is None:
                 raise ValueError(f"memory plan: view {node.op.name} of {node.inputs[0]} needs a "
                                  f"copy even of a contiguous input (traced at {node.source})")
