@@ -196,14 +196,19 @@ def main() -> None:
     rows = []
     for key, label, unit in CASES:
         values = [results[p].get(key) for p in PEERS]
-        eager, traced, torch = values[0], values[1], values[2]
-        ratio = None if (traced is None or torch is None) else traced / torch
-        speedup = None if (traced is None or eager is None) else eager / traced
-        rows.append([label, unit, *[fmt(v) for v in values], fmt(speedup), fmt(ratio)])
-    print_table(["case", "unit", "unified eager", "unified trace", "torch", "torch.compile",
-                 "eager/trace", "trace/torch"], rows)
-    print("# eager/trace: speed-up (or memory ratio) of tracing; trace/torch: lower is better")
+        eager, traced, torch, compiled = values
 
+        def ratio(a, b):
+            return None if (a is None or b is None) else a / b
+
+        rows.append([label, unit, *[fmt(v) for v in values], fmt(ratio(eager, traced)),
+                     fmt(ratio(traced, torch)), fmt(ratio(traced, compiled)),
+                     fmt(ratio(traced, eager))])
+    print_table(["case", "unit", "unified eager", "unified trace", "torch", "torch.compile",
+                 "eager/trace", "trace/torch", "trace/compile", "trace/eager"], rows)
+    print("# eager/trace: speed-up of tracing; trace/torch, trace/compile, trace/eager: lower is "
+          "better.\n# targets: W1 trace/torch <= 0.5 and trace/compile < 1; W2 and W4 "
+          "trace/compile <= 1;\n# W6 memory trace/torch <= 0.7 and trace/eager <= 0.6")
 
 if __name__ == "__main__":
     main()
