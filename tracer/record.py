@@ -212,6 +212,8 @@ class Recorder:
             return ("out", len(outputs) - 1)
         if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
             return (type(value), [self._spec(v, outputs) for v in value])
+        if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # namedtuple (topk)
+            return ("namedtuple", type(value), [self._spec(v, outputs) for v in value])
         if isinstance(value, dict) and type(value) is dict:
             return (dict, list(value.keys()), [self._spec(v, outputs) for v in value.values()])
         return ("py", value)
@@ -299,6 +301,8 @@ def _spec_shape(spec: Any) -> Any:
         return (spec[0].__name__, [_spec_shape(s) for s in spec[1]])
     if spec[0] is dict:
         return ("dict", spec[1], [_spec_shape(s) for s in spec[2]])
+    if spec[0] == "namedtuple":
+        return ("namedtuple", spec[1].__qualname__, [_spec_shape(s) for s in spec[2]])
     return spec
 
 

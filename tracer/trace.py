@@ -386,8 +386,8 @@ def _flatten(value: Any, path: str, flat: list, names: list, leaves: list) -> An
         names.append(path)
         leaves.append((path, ("T", tuple(value.shape), value.dtype.str, value.requires_grad)))
         return "T"
-    if type(value) in (tuple, list):
-        return (type(value).__name__, tuple(_flatten(v, f"{path}[{i}]", flat, names, leaves)
+    if isinstance(value, (tuple, list)):  # namedtuples too: their tensors are arguments
+        return (type(value).__qualname__, tuple(_flatten(v, f"{path}[{i}]", flat, names, leaves)
                                             for i, v in enumerate(value)))
     if type(value) is dict:
         return ("dict", tuple((k, _flatten(v, f"{path}[{k!r}]", flat, names, leaves))
@@ -454,4 +454,6 @@ def _build(spec: Any, flat: list, outputs: list) -> Any:
         return spec[1]
     if kind is dict:
         return {k: _build(s, flat, outputs) for k, s in zip(spec[1], spec[2])}
+    if kind == "namedtuple":
+        return spec[1](*(_build(s, flat, outputs) for s in spec[2]))
     return kind(_build(s, flat, outputs) for s in spec[1])

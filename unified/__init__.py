@@ -18,7 +18,14 @@ arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace
         "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
         "linspace", "ones", "ones_like", "tensor", "zeros", "zeros_like"))
 from unified.dtypes import bool_, float32, int32, int64, long, uint8  # noqa: E402
-from unified.errors import BundleError, CheckpointError, DTypeError, ShapeError, TraceError  # noqa: E402,E501
+from unified.errors import (  # noqa: E402
+    BundleError,
+    CheckpointError,
+    DTypeError,
+    ExportError,
+    ShapeError,
+    TraceError,
+)
 from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)
 from unified.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from unified.tensor import Tensor  # noqa: E402

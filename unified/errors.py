@@ -39,6 +39,11 @@ class TraceError(RuntimeError):
     Python value was read from a tensor while tracing). The message names the line."""
 
 
+class ExportError(TraceError):
+    """A function cannot be exported (it writes state, draws random numbers, branches on
+    tensor values, or uses an op with no ONNX lowering). The message names the op and line."""
+
+
 class BundleError(ValueError):
     """A bundle or checkpoint file is truncated, corrupted or not ours; the message names the
     offset and the field."""

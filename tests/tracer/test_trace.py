@@ -163,3 +163,21 @@ def test_nested_dict_list_tuple_arguments_and_results_and_the_dot_drawing():
     assert sum("return " in ln for ln in lines) == 3  # three returned tensors
     assert sum("->" in ln for ln in lines) == sum(len(n.inputs) for n in f.graph.nodes) + 3
     assert "input %d['x']\\nf32[2,3]" in dot and "mul\\nf32[2,3]" in dot
+
+
+def test_namedtuple_results_and_arguments_are_traced_not_baked():
+    import collections
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    @U.trace
+    def f(x, pair):
+        top = x.topk(2)
+        return top, pair.a * pair.b
+
+    for i in range(5):
+        x = U.tensor(np.array([1.0, 3.0, 2.0]) * (i + 1), dtype=U.float32)
+        p = Pair(U.tensor([float(i)]), U.tensor([2.0]))
+        top, prod = f(x, p)
+        assert type(top).__name__ == "TopK" and top.values.tolist() == [3.0 * (i + 1), 2.0 * (i + 1)]
+        assert top.indices.tolist() == [1, 2] and prod.tolist() == [2.0 * i]
