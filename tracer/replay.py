@@ -131,13 +131,16 @@ class PlanReplay:
         does). Before the first run, a dropped gradient that fits (a plain C-contiguous array
         of the output's shape and dtype, owning its data, no state's memory) becomes the
         persistent buffer itself, so old and new gradients are never alive together."""
-        taken = {id(_root(a)) for a in rec.arrays}  # state, then each adopted array
+        taken = None  # ids of state arrays, then each adopted array: built when first needed
         for owner, action in rec.grads:
             if action == "keep":
                 continue
             old, owner.grad = owner.grad, None
-            if (action in self.grad_outputs and action not in self.kept
-                    and _fits(old, self.exe.graph.outputs[action].meta, taken)):
+            if action in self.grad_outputs and action not in self.kept:
+                if taken is None:
+                    taken = {id(_root(a)) for a in rec.arrays}
+                if not _fits(old, self.exe.graph.outputs[action].meta, taken):
+                    continue
                 self.kept[action] = old
                 taken.add(id(old._data))
 

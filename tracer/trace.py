@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import inspect
+import itertools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -69,10 +70,17 @@ class Traced:
         self._last_leaves: list = []
         self._last_rec: record.Recording | None = None
         self._printed = False
+        self._flags_cached: tuple | None = None  # (mode epoch, module ids, flags)
         try:
             self._signature = inspect.signature(fn)
         except (TypeError, ValueError):
             self._signature = None
+        # names of the leading plain positional parameters: a call with only positional
+        # arguments, no more than these, binds by zip (Signature.bind costs ~6 us per call)
+        plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self._positional = [] if self._signature is None else list(
+            itertools.takewhile(lambda n: self._signature.parameters[n].kind in plain,
+                                self._signature.parameters))
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
@@ -213,7 +221,9 @@ class Traced:
 
     # ---- signatures -----------------------------------------------------------------------
     def _key(self, args: tuple, kwargs: dict) -> tuple:
-        if self._signature is not None:
+        if not kwargs and len(args) <= len(self._positional):
+            named = list(zip(self._positional, args))
+        elif self._signature is not None:
             try:
                 named = list(self._signature.bind(*args, **kwargs).arguments.items())
             except TypeError:
@@ -224,9 +234,24 @@ class Traced:
         names: list[str] = []
         leaves: list[tuple[str, Any]] = []
         tree = tuple(_flatten(v, n, flat, names, leaves) for n, v in named)
-        flags = tuple((name, _flags(m)) for name, m in self._modules())
+        flags = self._flag_key()
         key = (tree, tuple(leaf for _, leaf in leaves), flags)
         return key, flat, names, leaves + [(f"{n}.training", f) for n, f in flags]
+
+    def _flag_key(self) -> tuple:
+        """(name, training flags of every submodule) per Module involved, recomputed only
+        when some Module's flag or children changed (unified/nn/mode_epoch.py) or the
+        function now names other Modules."""
+        from unified.nn import mode_epoch
+
+        modules = self._modules()
+        ids = tuple(id(m) for _, m in modules)
+        cached = self._flags_cached
+        if cached is not None and cached[0] == mode_epoch.epoch() and cached[1] == ids:
+            return cached[2]
+        flags = tuple((name, _flags(m)) for name, m in modules)
+        self._flags_cached = (mode_epoch.epoch(), ids, flags)
+        return flags
 
     def _entry(self, key: tuple, leaves: list) -> _Entry:
         entry = self._cache.get(key)

@@ -181,3 +181,29 @@ def test_namedtuple_results_and_arguments_are_traced_not_baked():
         top, prod = f(x, p)
         assert type(top).__name__ == "TopK" and top.values.tolist() == [3.0 * (i + 1), 2.0 * (i + 1)]
         assert top.indices.tolist() == [1, 2] and prod.tolist() == [2.0 * i]
+
+
+def test_training_flags_changed_any_way_key_the_cache():
+    """Flags are cached per mode epoch (unified/nn/mode_epoch.py): every way of changing a
+    flag or the module tree must still reach the key."""
+    U.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.9))
+
+    @U.trace
+    def f(x):
+        with U.no_grad():
+            return model(x)
+
+    x = U.ones(4, 3)
+    model.eval()
+    expected = f(x).numpy()
+    for _ in range(3):
+        np.testing.assert_array_equal(f(x).numpy(), expected)
+    model[1].training = True  # plain attribute write: dropout is on again
+    assert (f(x).numpy() == 0).mean() > 0.5
+    model[1].training = False
+    np.testing.assert_array_equal(f(x).numpy(), expected)
+    model[1] = nn.Dropout(0.9)  # a new child, in training mode
+    assert (f(x).numpy() == 0).mean() > 0.5
+    model[1].eval()
+    np.testing.assert_array_equal(f(x).numpy(), expected)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 from unified.dtypes import as_dtype, float32
 from unified.errors import USER_ERRORS, _package_dirs, attach_location, where
 from unified.grad_mode import no_grad
+from unified.nn import mode_epoch
 from unified.nn.hooks import RemovableHandle
 from unified.nn.parameter import Parameter
 from unified.nn.state_dict import IncompatibleKeys, format_errors, load_tensor
@@ -45,7 +46,7 @@ class Module:
         d["_parameters"] = OrderedDict()
         d["_buffers"] = OrderedDict()
         d["_non_persistent_buffers_set"] = set()
-        d["_modules"] = OrderedDict()
+        d["_modules"] = mode_epoch.ChildDict()  # bumps the epoch traces key flags on
         d["_forward_hooks"] = OrderedDict()
         d["_forward_hooks_with_kwargs"] = set()
         d["_forward_pre_hooks"] = OrderedDict()
@@ -137,6 +138,8 @@ class Module:
                                 "(Tensor or None expected)")
             d["_buffers"][name] = value
         else:
+            if name == "training":
+                mode_epoch.bump()
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
@@ -273,6 +276,7 @@ class Module:
             raise ValueError(f"train(mode): mode must be a bool, got {mode!r}")
         for module in self.modules():
             module.__dict__["training"] = mode
+        mode_epoch.bump()
         return self
 
     def eval(self) -> "Module":
