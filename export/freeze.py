@@ -17,8 +17,8 @@ Steps:
     same place and with the same name, so the graph no longer depends on the live model.
  4. Clean up with the tracer's passes: dead code, common subexpressions, constant folding
     (weights-only subgraphs such as a transposed weight are computed once here), then
-    inference-only folding (BatchNorm into the conv/linear before it, tracer/passes/fold_bn.py,
-    when present), then dead code again. Fusion and memory planning are left to each
+    inference-only folding (BatchNorm into the conv/linear before it, tracer/passes/fold_bn.py),
+    then dead code again. Fusion and memory planning are left to each
     exporter: ONNX wants the plain ops, the bundle runs tracer/pipeline.py's full pipeline.
 
 Limits: one recording, so shapes are the example's; which dims may vary is the exporter's
@@ -39,13 +39,8 @@ from unified.ops.registry import Trait
 from unified.tensor import Tensor
 from unified.tracer import record
 from unified.tracer.graph import Graph
-from unified.tracer.passes import cse, dce, fold
+from unified.tracer.passes import cse, dce, fold, fold_bn
 from unified.tracer.trace import Traced, trace
-
-try:  # inference-only BatchNorm folding (tracer/passes/fold_bn.py)
-    from unified.tracer.passes import fold_bn
-except ImportError:  # pragma: no cover - lands with the fusion passes
-    fold_bn = None
 
 
 @dataclasses.dataclass
@@ -84,8 +79,7 @@ def inference_graph(fn: Callable[..., Any] | Traced, example: Sequence[Any] | Te
     _freeze(graph, rec.arrays)
     for p in (dce, cse, fold, dce):
         graph = p.run(graph)
-    if fold_bn is not None:
-        graph = dce.run(fold_bn.run(graph))
+    graph = dce.run(fold_bn.run(graph))
     graph.check()
     inputs = graph.inputs()
     by_id = {node.id: name for node, name in zip(rec.graph.inputs(), names)}

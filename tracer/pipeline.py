@@ -5,9 +5,9 @@ trace.py calls `compile`; each pass lives in tracer/passes/ with its own `run(gr
 Steps:
  1. dce -> cse -> fold -> dce: drop dead code, merge duplicates, evaluate constant calls,
     then drop the consts and calls folding left unused.
- 2. fuse_linear -> fuse -> dce, when tracer/passes/fuse.py exists (imported guarded: the
-    pipeline runs without it): linear + activation pairs first (one GEMM with the activation
-    applied to its output), then chains of elementwise ops.
+ 2. fuse_linear -> fuse_conv -> fuse -> dce: linear + activation and conv2d + activation
+    pairs first (one GEMM or convolution with the activation applied to its output blocks),
+    then chains of elementwise ops.
  3. With in_place=False every state write becomes an extra output instead (appended after
     graph.outputs, in graph.writes order) so that running the plan changes no state.
  4. inplace (marks elementwise ops that may write over a dying input 0), memory_plan.plan,
@@ -20,23 +20,15 @@ from __future__ import annotations
 
 from unified.tracer import lower as lowering
 from unified.tracer.graph import Graph
-from unified.tracer.passes import cse, dce, fold, inplace
+from unified.tracer.passes import cse, dce, fold, fuse, fuse_conv, fuse_linear, inplace
 from unified.tracer.passes import memory_plan as mp
 
 from unified import config
 
-try:  # built by a later step of issue 4; the pipeline runs without it
-    from unified.tracer.passes import fuse, fuse_linear
-except ImportError:
-    fuse = fuse_linear = None
-
 
 def passes() -> list:
     """The pass modules in the order they run (steps 1 and 2)."""
-    order = [dce, cse, fold, dce]
-    if fuse is not None:
-        order += [fuse_linear, fuse, dce]
-    return order
+    return [dce, cse, fold, dce, fuse_linear, fuse_conv, fuse, dce]
 
 
 def optimize(graph: Graph) -> Graph:

@@ -1,15 +1,21 @@
 // 2-D convolution kernels (NCHW): conv2d, conv2d_backward_input, conv2d_backward_weight and
 // conv_transpose2d as im2col/col2im over tiles of output pixels + gemm_f32 (gemm.h, Eigen);
 // conv2d's stride-1 forward uses Winograd (conv_winograd.cpp) or per-tap GEMMs instead.
+// fused_conv2d (unified/ops/fused_conv.py, built by tracer/passes/fuse_conv.py) is conv2d's
+// forward with a one-input activation applied by the fused engine's tile function (fused.h
+// FusedEpilogue) to each output block right after it is written, while it is in cache: the
+// same conv code and the same ew:: math, so it is bit-identical to conv2d then the activation.
 // Pooling is in pool.cpp, resizing in interpolate.cpp; register_conv_kernels registers all.
 // Ops: unified/ops/conv.py. Non-contiguous inputs are copied to contiguous buffers first.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "conv_geometry.h"
+#include "unified/fused.h"
 #include "unified/gemm.h"
 #include "unified/registry.h"
 #include "unified/strided_loop.h"
@@ -183,7 +189,7 @@ void add_bias_row(const float* __restrict src, float bias, int64_t n, float* __r
 }
 
 void conv_forward_shifted(const ConvGeometry& g, const float* in, const float* weight,
-                          const float* bias, float* out) {
+                          const float* bias, float* out, const FusedEpilogue& act) {
   const ShiftedPlan s = shifted_plan(g);
   const int64_t og = g.group_out_channels(), cg = g.group_channels();
   const int64_t taps = g.kernel_h * g.kernel_w, plane = g.out_plane();
@@ -213,16 +219,18 @@ void conv_forward_shifted(const ConvGeometry& g, const float* in, const float* w
         float* dst = out + (n * g.out_channels + group * og + o) * plane + y0 * g.out_width;
         for (int64_t y = 0; y < rows; ++y)
           add_bias_row(acc.data() + (o * rows + y) * s.wide, b, g.out_width, dst + y * g.out_width);
+        if (act) act.apply(dst, rows * g.out_width);
       }
     }
   });
 }
 
-// out (N, O, OH, OW) = conv(in, weight) + bias.
+// out (N, O, OH, OW) = act(conv(in, weight) + bias); `act` may be none (conv2d).
 void conv_forward(const ConvGeometry& g, const float* in, const float* weight, const float* bias,
-                  float* out) {
-  if (conv_detail::winograd_applies(g)) return conv_detail::conv_forward_winograd(g, in, weight, bias, out);
-  if (use_shifted(g)) return conv_forward_shifted(g, in, weight, bias, out);
+                  float* out, const FusedEpilogue& act) {
+  if (conv_detail::winograd_applies(g))
+    return conv_detail::conv_forward_winograd(g, in, weight, bias, out, act);
+  if (use_shifted(g)) return conv_forward_shifted(g, in, weight, bias, out, act);
   const int64_t og = g.group_out_channels(), kc = g.col_rows(), plane = g.out_plane();
   parallel_for(tile_items(g), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> col(g.is_pointwise() ? 0 : static_cast<size_t>(kc * g.tile()));
@@ -240,6 +248,8 @@ void conv_forward(const ConvGeometry& g, const float* in, const float* weight, c
         std::fill(dst + o * plane, dst + o * plane + width, bias ? bias[it.group * og + o] : 0.0f);
       gemm_f32(row_major(weight + it.group * og * kc, og, kc, kc), cols,
                row_major(dst, og, width, plane), true, false);
+      if (act)
+        for (int64_t o = 0; o < og; ++o) act.apply(dst + o * plane, width);
     }
   });
 }
@@ -322,16 +332,33 @@ Status check_bias(const char* name, const TensorView& bias, int64_t channels) {
   return Status::ok();
 }
 
-// conv2d(input (N, C, H, W), weight (O, C/groups, KH, KW), bias (O)) -> (N, O, OH, OW).
-Status conv2d(const KernelArgs& args) {
-  UNIFIED_RETURN_IF_ERROR(check_floats(args, "conv2d", 3));
+// conv2d(input (N, C, H, W), weight (O, C/groups, KH, KW), bias (O)) -> (N, O, OH, OW),
+// then `act` (none for conv2d); `name` is the kernel's name for errors.
+Status conv2d_forward(const char* name, const KernelArgs& args, const FusedEpilogue& act) {
+  UNIFIED_RETURN_IF_ERROR(check_floats(args, name, 3));
   ConvGeometry g;
-  UNIFIED_RETURN_IF_ERROR(make_geometry("conv2d", args.in(0), args.in(1), args.out(0), *args.attrs, &g));
-  UNIFIED_RETURN_IF_ERROR(check_bias("conv2d", args.in(2), g.out_channels));
+  UNIFIED_RETURN_IF_ERROR(
+      make_geometry(name, args.in(0), args.in(1), args.out(0), *args.attrs, &g));
+  UNIFIED_RETURN_IF_ERROR(check_bias(name, args.in(2), g.out_channels));
   std::vector<float> in_copy, w_copy, b_copy;
   conv_forward(g, contiguous_data(args.in(0), &in_copy), contiguous_data(args.in(1), &w_copy),
-               contiguous_data(args.in(2), &b_copy), args.out(0).ptr<float>());
+               contiguous_data(args.in(2), &b_copy), args.out(0).ptr<float>(), act);
   return Status::ok();
+}
+
+Status conv2d(const KernelArgs& args) { return conv2d_forward("conv2d", args, FusedEpilogue{}); }
+
+// fused_conv2d(input, weight, bias) = activation(conv2d(...)); attrs: conv2d's, activation (a
+// one-input op of _core.fusable_ops()), p0, p1 (its params, tracer/passes/fuse.py fuse_values).
+Status fused_conv2d(const KernelArgs& args) {
+  const std::string activation = args.attrs ? args.attrs->get_string("activation") : "";
+  FusedEpilogue act{fused_unary_tile(activation)};
+  if (!act)
+    return make_status(StatusCode::kInvalidArgument, "fused_conv2d: activation '", activation,
+                       "' is not a one-input op of the fused engine (_core.fusable_ops())");
+  act.p0 = static_cast<float>(args.attrs->get_float("p0"));
+  act.p1 = static_cast<float>(args.attrs->get_float("p1"));
+  return conv2d_forward("fused_conv2d", args, act);
 }
 
 // conv2d_backward_input(grad (N, O, OH, OW), weight) -> (N, C, H, W).
@@ -383,6 +410,7 @@ Status conv_transpose2d(const KernelArgs& args) {
 
 void register_conv_kernels(KernelRegistry& reg) {
   reg.add("conv2d", conv2d);
+  reg.add("fused_conv2d", fused_conv2d);
   reg.add("conv2d_backward_input", conv2d_backward_input);
   reg.add("conv2d_backward_weight", conv2d_backward_weight);
   reg.add("conv_transpose2d", conv_transpose2d);

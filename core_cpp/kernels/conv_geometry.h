@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "unified/fused.h"
+
 namespace unified {
 namespace conv_detail {
 
@@ -34,10 +36,11 @@ struct ConvGeometry {
 };
 
 // Winograd F(2x2, 3x3) applies to 3x3, stride 1, dilation 1 convolutions with enough
-// channels per group for its 16 GEMMs to be efficient (conv_winograd.cpp).
+// channels per group for its 16 GEMMs to be efficient (conv_winograd.cpp). `act` (none by
+// default) is applied to each block of output rows right after it is written (fused_conv2d).
 bool winograd_applies(const ConvGeometry& g);
 void conv_forward_winograd(const ConvGeometry& g, const float* in, const float* weight,
-                           const float* bias, float* out);
+                           const float* bias, float* out, const FusedEpilogue& act);
 
 }  // namespace conv_detail
 }  // namespace unified

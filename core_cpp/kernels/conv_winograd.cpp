@@ -2,7 +2,8 @@
 // input tile is transformed (B^T d B), the 16 transformed positions become 16 GEMMs
 // U_xi (O x C) * V_xi (C x tiles) through gemm_f32 (Eigen), and each 4x4 result is transformed
 // back to a 2x2 output tile (A^T m A). 2.25x fewer multiplications than im2col; float32 error
-// stays ~1e-6 relative. Called by conv.cpp (conv2d); see conv_geometry.h.
+// stays ~1e-6 relative. Called by conv.cpp (conv2d, fused_conv2d: the activation is applied
+// to each block's output rows as soon as they are written); see conv_geometry.h.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -166,7 +167,7 @@ bool winograd_applies(const ConvGeometry& g) {
 }
 
 void conv_forward_winograd(const ConvGeometry& g, const float* in, const float* weight,
-                           const float* bias, float* out) {
+                           const float* bias, float* out, const FusedEpilogue& act) {
   const TilePlan p = tile_plan(g);
   const int64_t cg = g.group_channels(), og = g.group_out_channels();
   const int64_t filters = g.out_channels * cg;
@@ -188,8 +189,13 @@ void conv_forward_winograd(const ConvGeometry& g, const float* in, const float* 
         gemm_f32(row_major(u.data() + xi * filters + group * og * cg, og, cg, cg),
                  row_major(v.data() + xi * cg * tiles, cg, tiles, tiles),
                  row_major(m.data() + xi * og * tiles, og, tiles, tiles), false, false);
-      transform_output(g, p, m.data(), bias + group * og, ty0, rows,
-                       out + (n * g.out_channels + group * og) * g.out_plane());
+      float* block = out + (n * g.out_channels + group * og) * g.out_plane();
+      transform_output(g, p, m.data(), bias + group * og, ty0, rows, block);
+      if (act) {  // output rows [2 ty0, 2 (ty0 + rows)) of each channel, while in cache
+        const int64_t y0 = 2 * ty0, y1 = std::min(g.out_height, 2 * (ty0 + rows));
+        for (int64_t o = 0; o < og; ++o)
+          act.apply(block + o * g.out_plane() + y0 * g.out_width, (y1 - y0) * g.out_width);
+      }
     }
   });
 }

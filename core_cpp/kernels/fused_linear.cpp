@@ -7,6 +7,7 @@
 // run the registry's `linear` kernel, then the activation. Either way the results are
 // bit-identical to linear then the activation. OpDef: unified/ops/fused_linear.py.
 // Attrs: activation (an op name of _core.fusable_ops() with one input), p0, p1 (its params).
+// Also defines FusedEpilogue::apply (fused.h), which conv.cpp's fused_conv2d shares.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -23,8 +24,10 @@ namespace {
 constexpr int64_t kTile = 512;  // floats per activation tile (2 KiB on the stack)
 KernelFn linear_kernel = nullptr;  // set by register_fused_linear_kernels
 
+}  // namespace
+
 // d = act(d) over n contiguous floats, tile by tile (the tile functions take restrict pointers).
-void activate(FusedTileFn tile, float* data, int64_t n, float p0, float p1) {
+void FusedEpilogue::apply(float* data, int64_t n) const {
   alignas(64) float out[kTile];
   for (int64_t start = 0; start < n; start += kTile) {
     const int64_t m = std::min(kTile, n - start);
@@ -33,13 +36,15 @@ void activate(FusedTileFn tile, float* data, int64_t n, float p0, float p1) {
   }
 }
 
+namespace {
+
 struct Block {  // rows [r0, r1) x columns [c0, c1) of y
   int64_t r0, r1, c0, c1;
 };
 
 // One block of y = act(x W^T + b): bias, GEMM (accumulating, one thread), activation.
 void run_block(const MatrixRef& xm, const MatrixRef& wt, const float* bias, int64_t b_stride,
-               const MatrixRef& ym, const Block& k, FusedTileFn tile, float p0, float p1) {
+               const MatrixRef& ym, const Block& k, const FusedEpilogue& act) {
   const int64_t width = k.c1 - k.c0;
   for (int64_t i = k.r0; i < k.r1; ++i)
     for (int64_t j = k.c0; j < k.c1; ++j) ym.data[i * ym.row_stride + j] = bias[j * b_stride];
@@ -49,12 +54,12 @@ void run_block(const MatrixRef& xm, const MatrixRef& wt, const float* bias, int6
   const MatrixRef c{ym.data + k.r0 * ym.row_stride + k.c0, k.r1 - k.r0, width, ym.row_stride, 1};
   if (xm.cols > 0) gemm_f32(a, b, c, /*accumulate=*/true, /*parallel=*/false);
   for (int64_t i = k.r0; i < k.r1; ++i)
-    activate(tile, ym.data + i * ym.row_stride + k.c0, width, p0, p1);
+    act.apply(ym.data + i * ym.row_stride + k.c0, width);
 }
 
 // The contiguous case: gemm_f32's split of y (matmul.cpp), each block finished by one thread.
 void fused_contiguous(const TensorView& x, const TensorView& w, const TensorView& b,
-                      const TensorView& y, FusedTileFn tile, float p0, float p1) {
+                      const TensorView& y, const FusedEpilogue& act) {
   const int64_t in = w.shape[1], out = w.shape[0], rows = y.numel() / out;
   const MatrixRef xm = row_major(x.ptr<float>(), rows, in, in);
   const MatrixRef wt =
@@ -63,7 +68,7 @@ void fused_contiguous(const TensorView& x, const TensorView& w, const TensorView
   const float* bias = b.ptr<float>();
   const int threads = get_num_threads();
   if (threads <= 1 || rows * out * std::max<int64_t>(in, 1) < (int64_t{1} << 18)) {
-    run_block(xm, wt, bias, b.strides[0], ym, {0, rows, 0, out}, tile, p0, p1);
+    run_block(xm, wt, bias, b.strides[0], ym, {0, rows, 0, out}, act);
     return;
   }
   const bool split_rows = rows >= out;
@@ -73,7 +78,7 @@ void fused_contiguous(const TensorView& x, const TensorView& w, const TensorView
     for (int64_t i = begin; i < end; ++i) {
       const int64_t lo = i * block, hi = std::min(n, lo + block);
       const Block k = split_rows ? Block{lo, hi, 0, out} : Block{0, rows, lo, hi};
-      run_block(xm, wt, bias, b.strides[0], ym, k, tile, p0, p1);
+      run_block(xm, wt, bias, b.strides[0], ym, k, act);
     }
   });
 }
@@ -86,8 +91,8 @@ Status fused_linear(const KernelArgs& args) {
                        "' is not a one-input op of the fused engine (_core.fusable_ops())");
   if (linear_kernel == nullptr)
     return make_status(StatusCode::kInternal, "fused_linear: the linear kernel is not registered");
-  const float p0 = static_cast<float>(args.attrs->get_float("p0"));
-  const float p1 = static_cast<float>(args.attrs->get_float("p1"));
+  const FusedEpilogue act{tile, static_cast<float>(args.attrs->get_float("p0")),
+                          static_cast<float>(args.attrs->get_float("p1"))};
   if (args.num_inputs == 3 && args.num_outputs == 1) {
     const TensorView &x = args.in(0), &w = args.in(1), &b = args.in(2), &y = args.out(0);
     // the shapes linear accepts (else it names the error), both contiguous, nothing empty
@@ -99,7 +104,7 @@ Status fused_linear(const KernelArgs& args) {
                 y.numel() > 0 && w.shape[1] > 0;
     for (int d = 0; fits && d < x.ndim - 1; ++d) fits = x.shape[d] == y.shape[d];
     if (fits) {
-      fused_contiguous(x, w, b, y, tile, p0, p1);
+      fused_contiguous(x, w, b, y, act);
       return Status::ok();
     }
   }
@@ -108,7 +113,7 @@ Status fused_linear(const KernelArgs& args) {
   if (y.is_contiguous()) {
     float* data = y.ptr<float>();
     parallel_for(y.numel(), kGrainElements, [&](int64_t begin, int64_t end) {
-      activate(tile, data + begin, end - begin, p0, p1);
+      act.apply(data + begin, end - begin);
     });
     return Status::ok();
   }
@@ -117,7 +122,7 @@ Status fused_linear(const KernelArgs& args) {
   float* base = y.ptr<float>();
   for (int64_t i = 0, n = y.numel(); i < n; ++i) {
     float value = base[offset];
-    tile(base + offset, &value, nullptr, 1, p0, p1);
+    tile(base + offset, &value, nullptr, 1, act.p0, act.p1);
     for (int d = y.ndim - 1; d >= 0; --d) {
       offset += y.strides[d];
       if (++index[d] < y.shape[d]) break;

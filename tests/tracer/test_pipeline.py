@@ -38,8 +38,7 @@ def step_graph() -> Graph:
 def test_pass_order_runs_cleanup_first_and_fusion_when_built():
     order = pipeline.passes()
     assert order[:4] == [dce, cse, fold, dce]
-    assert order[4:] == ([] if pipeline.fuse is None
-                         else [pipeline.fuse_linear, pipeline.fuse, dce])
+    assert order[4:] == [pipeline.fuse_linear, pipeline.fuse_conv, pipeline.fuse, dce]
 
 
 def test_optimize_merges_folds_and_drops_dead_code():

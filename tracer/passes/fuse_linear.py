@@ -15,9 +15,11 @@ Algorithm:
 
 In training, relu's gradient reads relu's output (unified/ops/elementwise.py), so the
 pre-activation dies at the relu and the pair fuses in forward+backward graphs too. Limits:
-only `linear` (not matmul + add, conv); one activation per GEMM (a chain after it is left to
+only `linear` (not matmul + add); one activation per GEMM (a chain after it is left to
 fuse.py); run it before fuse.py, which would otherwise leave the activation alone anyway (a
-group needs two ops) but might take it into a longer chain."""
+group needs two ops) but might take it into a longer chain. `pairs` and `replace_pair` take
+the producer op and the fused op, so tracer/passes/fuse_conv.py runs the same two steps for
+conv2d -> fused_conv2d."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from unified.tracer.passes import fuse
 
 from unified.ops.fused_linear import fused_linear
 from unified.ops.matmul import linear
+from unified.ops.registry import OpDef
 
 _F32 = np.dtype(np.float32)
 
@@ -35,16 +38,17 @@ def run(graph: Graph) -> Graph:
     """A copy of `graph` with every (linear, activation) pair of step 1 as one fused_linear."""
     out = graph.copy()
     for lin, act in pairs(out):
-        _replace(out, lin, act)
+        replace_pair(out, lin, act, fused_linear)
     return out
 
 
-def pairs(graph: Graph) -> list[tuple[Node, Node]]:
-    """Step 1: (linear node, activation node) pairs, in graph order."""
+def pairs(graph: Graph, producer: OpDef = linear) -> list[tuple[Node, Node]]:
+    """Step 1: (producer node, activation node) pairs, in graph order; `producer` is the op
+    whose output the activation reads (`linear` here, `conv2d` in fuse_conv.py)."""
     live = graph.live_refs()
     found = []
     for node in graph.calls():
-        if node.op is not linear or node.metas[0].dtype != _F32 or Ref(node) in live:
+        if node.op is not producer or node.metas[0].dtype != _F32 or Ref(node) in live:
             continue
         users = list(dict.fromkeys(node.users))
         if len(users) != 1:
@@ -56,14 +60,14 @@ def pairs(graph: Graph) -> list[tuple[Node, Node]]:
     return found
 
 
-def _replace(graph: Graph, lin: Node, act: Node) -> None:
-    """Step 2."""
+def replace_pair(graph: Graph, node: Node, act: Node, fused_op: OpDef) -> None:
+    """Step 2: one `fused_op` call with node's inputs and attrs plus activation, p0, p1."""
     p0, p1 = fuse.fuse_values(act.op, act.attrs)
-    attrs = {"activation": act.op.name, "p0": p0, "p1": p1}
-    fused = graph.add_call(fused_linear, lin.inputs, attrs, metas=act.metas, source=act.source)
+    attrs = dict(node.attrs, activation=act.op.name, p0=p0, p1=p1)
+    fused = graph.add_call(fused_op, node.inputs, attrs, metas=act.metas, source=act.source)
     graph.nodes.pop()
     graph.nodes.insert(graph.nodes.index(act), fused)
-    fused.meta["fused"] = [lin.op.name, act.op.name]
+    fused.meta["fused"] = [node.op.name, act.op.name]
     graph.replace_uses(act.ref(), fused.ref())
     graph.remove(act)
-    graph.remove(lin)
+    graph.remove(node)

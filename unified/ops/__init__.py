@@ -5,6 +5,7 @@ from unified.ops import (  # noqa: F401
     conv,
     elementwise,
     fused,
+    fused_conv,
     fused_linear,
     index,
     loss,

@@ -18,6 +18,17 @@ std::vector<std::string> fused_op_names();
 using FusedTileFn = void (*)(float* d, const float* a, const float* b, int64_t n, float p0,
                              float p1);
 FusedTileFn fused_unary_tile(const std::string& name);
+
+// A one-input activation applied in place to a kernel's output block while it is in cache
+// (fused_linear.cpp, conv.cpp's fused_conv2d): data[i] = tile(data[i], p0, p1). A null tile
+// (the default) is "no activation". apply is defined in kernels/fused_linear.cpp.
+struct FusedEpilogue {
+  FusedTileFn tile = nullptr;
+  float p0 = 0.0f, p1 = 0.0f;
+  explicit operator bool() const { return tile != nullptr; }
+  void apply(float* data, int64_t n) const;  // n contiguous floats, through a stack tile
+};
+
 void register_fused_linear_kernels(KernelRegistry& reg);  // called by register_matmul_kernels
 
 }  // namespace unified
