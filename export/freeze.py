@@ -81,9 +81,9 @@ def inference_graph(fn: Callable[..., Any] | Traced, example: Sequence[Any] | Te
         graph = p.run(graph)
     graph = dce.run(fold_bn.run(graph))
     graph.check()
-    inputs = graph.inputs()
-    by_id = {node.id: name for node, name in zip(rec.graph.inputs(), names)}
-    input_names = [by_id.get(n.id, n.name) for n in inputs]
+    inputs = graph.inputs()  # input nodes are named after their argument (record.py)
+    input_names = [n.name for n in inputs]
+    by_name = dict(zip(names, flat))
     if output_names is None:
         output_names = [f"output{k}" for k in range(n_out)]
     elif len(output_names) != n_out or len(set(output_names)) != n_out:
@@ -94,7 +94,7 @@ def inference_graph(fn: Callable[..., Any] | Traced, example: Sequence[Any] | Te
         raise ExportError(f"{where}: names {sorted(clash)} are used for an input and an output")
     flat_out = _flat_tensors(result)
     return InferenceGraph(graph, input_names, list(output_names),
-                          [np.ascontiguousarray(t._data) for t in flat],
+                          [np.array(by_name[n]._data, order="C", copy=True) for n in input_names],
                           [np.array(t._data, copy=True) for t in flat_out], out_spec,
                           traced.__name__)
 

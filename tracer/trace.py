@@ -71,8 +71,8 @@ class Traced:
         self._last_rec: record.Recording | None = None
         self._printed = False
         self._flags_cached: tuple | None = None  # (mode epoch, module ids, flags)
-        try:
-            self._signature = inspect.signature(fn)
+        try:  # a Module's arguments are named after its forward's parameters
+            self._signature = inspect.signature(module.forward if module is not None else fn)
         except (TypeError, ValueError):
             self._signature = None
         # names of the leading plain positional parameters: a call with only positional

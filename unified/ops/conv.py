@@ -77,9 +77,16 @@ def _conv2d_grad(g, x, w, b, out, stride, padding, dilation, groups):
     return gx, gw, gb
 
 
+def _conv2d_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Conv; our padding (top, left, bottom, right) is ONNX's pads order."""
+    return [b.one("Conv", inputs, kernel_shape=list(in_metas[1].shape[2:]),
+                  strides=list(attrs["stride"]), pads=list(attrs["padding"]),
+                  dilations=list(attrs["dilation"]), group=int(attrs["groups"]))]
+
+
 conv2d = register(OpDef(
     name="conv2d", inputs=("input", "weight", "bias"), infer=_conv2d_infer, kernel="conv2d",
-    grad=_conv2d_grad, attrs=dict(_CONV_ATTRS), onnx="Conv",
+    grad=_conv2d_grad, attrs=dict(_CONV_ATTRS), onnx=_conv2d_onnx,
     doc="NCHW convolution; padding is (top, left, bottom, right) as in ONNX's pads",
 ))
 
@@ -183,12 +190,20 @@ def _transpose_grad(g, x, w, b, out, stride, padding, output_padding, groups, di
     return gx, gw, gb
 
 
+def _conv_transpose2d_onnx(b, inputs, attrs, in_metas, out_metas):
+    """ConvTranspose with symmetric pads; weight (C_in, C_out / groups, KH, KW) as in ONNX."""
+    return [b.one("ConvTranspose", inputs, kernel_shape=list(in_metas[1].shape[2:]),
+                  strides=list(attrs["stride"]), pads=list(attrs["padding"]) * 2,
+                  output_padding=list(attrs["output_padding"]),
+                  dilations=list(attrs["dilation"]), group=int(attrs["groups"]))]
+
+
 conv_transpose2d = register(OpDef(
     name="conv_transpose2d", inputs=("input", "weight", "bias"), infer=_transpose_infer,
     kernel="conv_transpose2d", grad=_transpose_grad,
     attrs={"stride": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "groups": 1,
            "dilation": (1, 1)},
-    onnx="ConvTranspose",
+    onnx=_conv_transpose2d_onnx,
     doc="the adjoint of conv2d (weight (C_in, C_out / groups, KH, KW)), plus bias",
 ))
 

@@ -12,7 +12,6 @@ from unified.ops.registry import F, OpDef, TensorMeta, Trait, register
 
 EW = frozenset({Trait.ELEMENTWISE, Trait.INPLACE_OK})
 EWC = EW | {Trait.COMMUTATIVE}
-LATER = "lowering arrives with the ONNX exporter (issue 5)"
 
 
 def _binary(name, grad, onnx, traits=EW, saves_inputs=True, float_only=False, saves_output=False,
@@ -49,11 +48,23 @@ def _pow_grad(g, a, b, out):
     return _pair(a, b, lambda: F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0)))), grad_b)
 
 
+def _scaled_onnx(op_type):
+    """a + alpha * b (Add) or a - alpha * b (Sub): alpha scales b first unless it is 1."""
+    def lower(b, inputs, attrs, in_metas, out_metas):
+        x, y = inputs
+        if attrs["alpha"] != 1.0:
+            y = b.one("Mul", [y, b.scalar(attrs["alpha"], in_metas[1].dtype)])
+        return [b.one(op_type, [x, y])]
+
+    return lower
+
+
 add = _binary("add", lambda g, a, b, out, alpha=1.0: _pair(
-    a, b, lambda: g, lambda: g if alpha == 1.0 else F.mul(g, alpha)), "Add", EWC,
+    a, b, lambda: g, lambda: g if alpha == 1.0 else F.mul(g, alpha)), _scaled_onnx("Add"), EWC,
     saves_inputs=False, fuse=("alpha",))
 sub = _binary("sub", lambda g, a, b, out, alpha=1.0: _pair(
-    a, b, lambda: g, lambda: F.mul(g, -alpha)), "Sub", saves_inputs=False, fuse=("alpha",))
+    a, b, lambda: g, lambda: F.mul(g, -alpha)), _scaled_onnx("Sub"), saves_inputs=False,
+    fuse=("alpha",))
 add.attrs = sub.attrs = {"alpha": 1.0}  # a + alpha * b (PyTorch's alpha); float32 when != 1
 mul = _binary("mul", lambda g, a, b, out: _pair(a, b, lambda: F.mul(g, b), lambda: F.mul(g, a)),
               "Mul", EWC)
@@ -71,12 +82,12 @@ def _compare(name, onnx):
 
 
 eq = _compare("eq", "Equal")
-ne = _compare("ne", None)
+ne = _compare("ne", lambda b, inputs, attrs, in_metas, out_metas: [
+    b.one("Not", [b.one("Equal", inputs)])])
 lt = _compare("lt", "Less")
 le = _compare("le", "LessOrEqual")
 gt = _compare("gt", "Greater")
 ge = _compare("ge", "GreaterOrEqual")
-ne.onnx_unsupported = LATER
 
 
 def _where_infer(cond, a, b):
@@ -105,7 +116,8 @@ def _cast_grad(g, x, out, dtype):
 
 cast = register(OpDef(
     name="cast", inputs=("x",), infer=_cast_infer, kernel="cast", grad=_cast_grad,
-    attrs={"dtype": None}, traits=EW, saves_inputs=False, onnx="Cast",
+    attrs={"dtype": None}, traits=EW, saves_inputs=False,
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.cast(inputs[0], out_metas[0].dtype)],
     doc="convert to `dtype`; with the same dtype, a strided copy (clone/contiguous)",
 ))
 
@@ -128,10 +140,11 @@ log = _unary("log", lambda g, x, out: F.div(g, x), "Log")
 sqrt = _unary("sqrt", lambda g, x, out: F.div(F.mul(g, 0.5), out), "Sqrt", saves_output=True,
               saves_inputs=False)
 rsqrt = _unary("rsqrt", lambda g, x, out: F.mul(F.mul(g, -0.5), F.mul(out, F.mul(out, out))),
-               None, saves_output=True, saves_inputs=False)
+               lambda b, inputs, attrs, in_metas, out_metas: [
+                   b.one("Reciprocal", [b.one("Sqrt", inputs)])],
+               saves_output=True, saves_inputs=False)
 sin = _unary("sin", lambda g, x, out: F.mul(g, F.cos(x)), "Sin")
 cos = _unary("cos", lambda g, x, out: F.neg(F.mul(g, F.sin(x))), "Cos")
-rsqrt.onnx_unsupported = LATER
 
 
 def _bw(name, doc, grad=None, attrs=None, fuse=()):
@@ -174,6 +187,51 @@ clamp_backward = _bw(
     lambda gg, g, x, out, min, max: (F.call_op(clamp_backward, gg, x, min=min, max=max), None),
     attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)
 
+# ---- ONNX lowerings of the activations without a 1:1 ONNX op (written with float32 consts) ----
+def _silu_onnx(b, inputs, attrs, in_metas, out_metas):
+    return [b.one("Mul", [inputs[0], b.one("Sigmoid", inputs)])]
+
+
+def _leaky_relu_onnx(b, inputs, attrs, in_metas, out_metas):
+    return [b.one("LeakyRelu", inputs, alpha=float(attrs["negative_slope"]))]
+
+
+def _gelu_onnx(b, inputs, attrs, in_metas, out_metas):
+    """0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh"
+    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))): the kernel's formulas."""
+    x = inputs[0]
+
+    def c(v):
+        return b.scalar(v, np.float32)
+
+    if attrs["approximate"] == "tanh":
+        cube = b.one("Mul", [b.one("Mul", [x, x]), x])
+        inner = b.one("Mul", [c(0.7978845608028654), b.one("Add", [x, b.one("Mul", [c(0.044715),
+                                                                                   cube])])])
+        t = b.one("Tanh", [inner])
+    else:
+        t = b.one("Erf", [b.one("Mul", [x, c(0.7071067811865476)])])
+    return [b.one("Mul", [b.one("Mul", [c(0.5), x]), b.one("Add", [c(1.0), t])])]
+
+
+def _softplus_onnx(b, inputs, attrs, in_metas, out_metas):
+    """log(1 + exp(beta x)) / beta, x itself where beta x > threshold (PyTorch's rule)."""
+    x = inputs[0]
+    beta = b.scalar(attrs["beta"], np.float32)
+    bx = b.one("Mul", [x, beta])
+    soft = b.one("Div", [b.one("Softplus", [bx]), beta])
+    return [b.one("Where", [b.one("Greater", [bx, b.scalar(attrs["threshold"], np.float32)]), x,
+                            soft])]
+
+
+def _clamp_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Clip with the bounds that are set (NaN: no bound)."""
+    bounds = [b.scalar(attrs[k], np.float32) if attrs[k] == attrs[k] else "" for k in BOUNDS]
+    while bounds and bounds[-1] == "":
+        bounds.pop()
+    return [b.one("Clip", [inputs[0]] + bounds)]
+
+
 # relu's grad reads its output (out > 0 iff x > 0), so relu can fuse with what produced x
 relu = _unary("relu", lambda g, x, out: F.call_op(relu_backward, g, out), "Relu",
               saves_output=True, saves_inputs=False)
@@ -181,19 +239,17 @@ sigmoid = _unary("sigmoid", lambda g, x, out: F.call_op(sigmoid_backward, g, out
                  saves_output=True, saves_inputs=False)
 tanh = _unary("tanh", lambda g, x, out: F.call_op(tanh_backward, g, out), "Tanh",
               saves_output=True, saves_inputs=False)
-silu = _unary("silu", lambda g, x, out: F.call_op(silu_backward, g, x), None)
+silu = _unary("silu", lambda g, x, out: F.call_op(silu_backward, g, x), _silu_onnx)
 leaky_relu = _unary(
     "leaky_relu", lambda g, x, out, negative_slope: F.call_op(
         leaky_relu_backward, g, x, negative_slope=negative_slope),
-    "LeakyRelu", attrs={"negative_slope": 0.01}, fuse=SLOPE)
+    _leaky_relu_onnx, attrs={"negative_slope": 0.01}, fuse=SLOPE)
 gelu = _unary("gelu", lambda g, x, out, approximate: F.call_op(
-    gelu_backward, g, x, approximate=approximate), None, attrs={"approximate": "none"},
+    gelu_backward, g, x, approximate=approximate), _gelu_onnx, attrs={"approximate": "none"},
     fuse=APPROXIMATE)
 softplus = _unary("softplus", lambda g, x, out, beta, threshold: F.call_op(
-    softplus_backward, g, x, beta=beta, threshold=threshold), None,
+    softplus_backward, g, x, beta=beta, threshold=threshold), _softplus_onnx,
     attrs={"beta": 1.0, "threshold": 20.0}, fuse=SOFTPLUS)
 clamp = _unary("clamp", lambda g, x, out, min, max: F.call_op(
     clamp_backward, g, x, min=min, max=max),
-               None, attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)
-for _op in (silu, gelu, softplus, clamp):
-    _op.onnx_unsupported = LATER
+               _clamp_onnx, attrs={"min": float("nan"), "max": float("nan")}, fuse=BOUNDS)

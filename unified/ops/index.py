@@ -11,7 +11,6 @@ from unified.errors import DTypeError, ShapeError, fmt_shape
 from unified.ops import infer as common
 from unified.ops.registry import F, OpDef, TensorMeta, Trait, register
 
-LATER = "lowering arrives with the ONNX exporter (issue 5)"
 BACKWARD = "backward ops are not exported"
 
 
@@ -43,9 +42,57 @@ def _index_grad(g, x, *indices, out, dims):
     return (gx,) + (None,) * len(indices)
 
 
+# ---- ONNX: the index tensors as one GatherND/ScatterND index (B..., k) over x's indexed dims,
+# moved to the front. Negative indices are wrapped with each dim's size (fixed at export).
+def _stacked_indices(b, indices, in_metas, x_shape, dims):
+    """The k index tensors as int64, wrapped to [0, n), broadcast together and stacked on a new
+    last axis: shape B + (k,)."""
+    wrapped = []
+    for name, meta, d in zip(indices, in_metas, dims):
+        i = b.cast(name, np.int64) if meta.dtype != np.int64 else name
+        n = b.scalar(x_shape[d], np.int64)
+        wrapped.append(b.one("Where", [b.one("Less", [i, b.scalar(0, np.int64)]),
+                                       b.one("Add", [i, n]), i]))
+    zeros = wrapped[0] if len(wrapped) == 1 else None
+    if zeros is None:  # broadcast every index to B: add the others times zero
+        zeros = b.one("Mul", [wrapped[0], b.scalar(0, np.int64)])
+        for w in wrapped[1:]:
+            zeros = b.one("Add", [zeros, b.one("Mul", [w, b.scalar(0, np.int64)])])
+        wrapped = [b.one("Add", [w, zeros]) for w in wrapped]
+    return b.one("Concat", [b.unsqueeze(w, [-1]) for w in wrapped], axis=-1)
+
+
+def _front_perm(ndim: int, dims: tuple) -> list[int]:
+    return list(dims) + [d for d in range(ndim) if d not in dims]
+
+
+def _consecutive(dims: tuple) -> bool:
+    return tuple(dims) == tuple(range(dims[0], dims[0] + len(dims)))
+
+
+def _index_onnx(b, inputs, attrs, in_metas, out_metas):
+    """One index: Gather (negative indices wrap there too). Several: GatherND on x with the
+    indexed dims moved first; the batch shape B then goes back between the leading dims and
+    the rest when the dims were consecutive (NumPy's rule, index_shape)."""
+    x, indices, dims = inputs[0], inputs[1:], tuple(attrs["dims"])
+    shape = tuple(in_metas[0].shape)
+    if len(dims) == 1:
+        return [b.one("Gather", [x, indices[0]], axis=dims[0])]
+    b.require_static(0, dims, "advanced indexing wraps negative indices by the dim's size")
+    ndim, n_batch = len(shape), len(out_metas[0].shape) - (len(shape) - len(dims))
+    moved = b.one("Transpose", [x], perm=_front_perm(ndim, dims))
+    y = b.one("GatherND", [moved, _stacked_indices(b, indices, in_metas[1:], shape, dims)])
+    first = dims[0]
+    if _consecutive(dims) and first > 0:
+        perm = [n_batch + j for j in range(first)] + list(range(n_batch)) + list(
+            range(n_batch + first, len(out_metas[0].shape)))
+        y = b.one("Transpose", [y], perm=perm)
+    return [y]
+
+
 index = register(OpDef(
     name="index", inputs=("x", "*indices"), infer=_index_infer, kernel="index",
-    grad=_index_grad, attrs={"dims": ()}, onnx_unsupported=LATER,
+    grad=_index_grad, attrs={"dims": ()}, onnx=_index_onnx,
     doc="x[..., i0, ..., i1, ...]: integer index tensors (broadcast together) on `dims`; "
         "negative indices count from the end",
 ))
@@ -88,10 +135,32 @@ def _index_put_grad(g, x, values, *indices, out, dims, accumulate):
     return (g_x, g_values) + (None,) * len(indices)
 
 
+def _index_put_onnx(b, inputs, attrs, in_metas, out_metas):
+    """ScatterND (reduction="add" to accumulate, opset 16+) on x with the indexed dims moved
+    first; values are moved to B + the rest to match, and the result is moved back."""
+    x, values, indices, dims = inputs[0], inputs[1], inputs[2:], tuple(attrs["dims"])
+    shape = tuple(in_metas[0].shape)
+    b.require_static(0, dims, "index_put wraps negative indices by the dim's size")
+    if attrs["accumulate"] and b.opset < 16:
+        b.fail(f"accumulate=1 needs ScatterND's reduction (opset 16 or newer, got {b.opset})")
+    ndim, first = len(shape), dims[0]
+    n_batch = len(in_metas[1].shape) - (ndim - len(dims))
+    perm = _front_perm(ndim, dims)
+    if _consecutive(dims) and first > 0:
+        values = b.one("Transpose", [values], perm=list(range(first, first + n_batch)) + list(
+            range(first)) + list(range(first + n_batch, len(in_metas[1].shape))))
+    moved = b.one("Transpose", [x], perm=perm)
+    reduction = "add" if attrs["accumulate"] else None
+    y = b.one("ScatterND", [moved, _stacked_indices(b, indices, in_metas[2:], shape, dims),
+                            values], reduction=reduction)
+    inverse = [perm.index(d) for d in range(ndim)]
+    return [b.one("Transpose", [y], perm=inverse)]
+
+
 index_put = register(OpDef(
     name="index_put", inputs=("x", "values", "*indices"), infer=_index_put_infer,
     kernel="index_put", grad=_index_put_grad, attrs={"dims": (), "accumulate": 0},
-    traits=frozenset({Trait.INPLACE_OK}), onnx_unsupported=LATER,
+    traits=frozenset({Trait.INPLACE_OK}), onnx=_index_put_onnx,
     doc="a copy of x with x[indices] = values (or += with accumulate=1): setitem's op",
 ))
 
@@ -117,9 +186,21 @@ def _index_select_grad(g, x, idx, out, dim):
     return F.call_op(index_backward, g, flat, shape=tuple(x.shape), dims=(d,)), None
 
 
+def _index_select_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Gather along dim with the index as 1-D (a 0-d index keeps the dim, size 1)."""
+    x, idx = inputs
+    ndim = len(in_metas[0].shape)
+    if ndim == 0:
+        x = b.reshape(x, [1])
+    if len(in_metas[1].shape) == 0:
+        idx = b.reshape(idx, [1])
+    y = b.one("Gather", [x, idx], axis=attrs["dim"] % max(ndim, 1))
+    return [b.reshape(y, []) if ndim == 0 else y]
+
+
 index_select = register(OpDef(
     name="index_select", inputs=("x", "index"), infer=_index_select_infer,
-    kernel="index_select", grad=_index_select_grad, attrs={"dim": 0}, onnx="Gather",
+    kernel="index_select", grad=_index_select_grad, attrs={"dim": 0}, onnx=_index_select_onnx,
     doc="entries of x at positions `index` (1-d) along `dim`; indices must be in [0, size)",
 ))
 
@@ -146,7 +227,9 @@ gather = register(OpDef(
     name="gather", inputs=("x", "index"), infer=_gather_infer, kernel="gather",
     grad=lambda g, x, idx, out, dim: (
         F.call_op(gather_backward, g, idx, shape=tuple(x.shape), dim=dim), None),
-    attrs={"dim": 0}, onnx="GatherElements",
+    attrs={"dim": 0},
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.one(
+        "GatherElements", inputs, axis=attrs["dim"] % max(len(in_metas[0].shape), 1))],
     doc="out[i][j] = x[index[i][j]][j] for dim=0 (torch.gather)",
 ))
 
@@ -185,7 +268,8 @@ def _embedding_grad(g, ids, weight, out, padding_idx):
 
 embedding = register(OpDef(
     name="embedding", inputs=("input", "weight"), infer=_embedding_infer, kernel="embedding",
-    grad=_embedding_grad, attrs={"padding_idx": -1}, onnx="Gather",
+    grad=_embedding_grad, attrs={"padding_idx": -1},
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.one("Gather", [inputs[1], inputs[0]])],
     doc="rows of weight at the ids in input; padding_idx (-1: none) only stops its gradient",
 ))
 
@@ -230,6 +314,7 @@ masked_fill = register(OpDef(
     name="masked_fill", inputs=("x", "mask"), infer=_masked_fill_infer, kernel="masked_fill",
     grad=lambda g, x, mask, out, value: (F.call_op(masked_fill, g, mask, value=0.0), None),
     attrs={"value": 0.0}, traits=frozenset({Trait.INPLACE_OK}), saves_inputs=False,
-    onnx_unsupported=LATER,
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.one("Where", [
+        inputs[1], b.scalar(attrs["value"], in_metas[0].dtype), inputs[0]])],
     doc="x with `value` where mask (broadcast to x) is true",
 ))

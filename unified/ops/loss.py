@@ -93,11 +93,32 @@ nll_loss_backward = register(OpDef(
     doc="grad of log_probs: -weight[t] * grad (divided by total_weight for mean) at each "
         "target's class, 0 elsewhere and at ignored targets",
 ))
+def _nll_loss_onnx(b, inputs, attrs, in_metas, out_metas):
+    """NegativeLogLikelihoodLoss (an unbatched (C,) input gets a batch of one); total_weight,
+    when read, is the sum of weight[t] over the targets that are not ignore_index."""
+    log_probs, target, weight = inputs
+    reduction, ignore = attrs["reduction"], int(attrs["ignore_index"])
+    if len(in_metas[0].shape) == 1:
+        log_probs, target = b.unsqueeze(log_probs, [0]), b.unsqueeze(target, [0])
+    loss = b.one("NegativeLogLikelihoodLoss", [log_probs, target, weight], reduction=reduction,
+                 ignore_index=ignore)
+    if reduction == "none" and len(in_metas[0].shape) == 1:
+        loss = b.squeeze(loss, [0])
+    total = None
+    if b.used_outputs[1]:
+        dtype = in_metas[1].dtype
+        kept = b.one("Not", [b.one("Equal", [target, b.scalar(ignore, dtype)])])
+        safe = b.one("Where", [kept, target, b.scalar(0, dtype)])
+        picked = b.one("Mul", [b.one("Gather", [weight, safe]), b.cast(kept, F32)])
+        total = b.reduce("ReduceSum", b.reshape(picked, [-1]), [0], False)
+    return [loss, total]
+
+
 nll_loss = register(OpDef(
     name="nll_loss", inputs=("log_probs", "target", "weight"), infer=_nll_loss_infer,
     kernel="nll_loss", grad=_nll_loss_grad, num_outputs=2,
     attrs={"ignore_index": -100, "reduction": "mean"}, saves_output=True,
-    onnx="NegativeLogLikelihoodLoss",  # output 0; total_weight has no ONNX counterpart
+    onnx=_nll_loss_onnx,
     doc="(loss, total_weight): -weight[t] * log_probs[t] per target (0 where t == "
         "ignore_index), summed, averaged by total_weight = sum of the kept targets' weights "
         "(mean; nan when all are ignored) or kept per target (none); a target outside [0, C) "

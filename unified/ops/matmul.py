@@ -98,11 +98,18 @@ def _linear_grad(g, x, w, b, out):
     return grad_x, grad_w, grad_b
 
 
+def _linear_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Gemm(transB=1) for 2-D input, MatMul with the transposed weight + bias otherwise."""
+    x, weight, bias = inputs
+    if len(in_metas[0].shape) == 2:
+        return [b.one("Gemm", [x, weight, bias], transB=1)]
+    y = b.one("MatMul", [x, b.one("Transpose", [weight], perm=[1, 0])])
+    return [b.one("Add", [y, bias])]
+
+
 linear = register(OpDef(
     name="linear", inputs=("input", "weight", "bias"), infer=_linear_infer, kernel="linear",
-    grad=_linear_grad,
-    onnx_unsupported="lowering arrives with the ONNX exporter (issue 5): Gemm(transB=1) for "
-                     "2-D input, MatMul + Add otherwise",
+    grad=_linear_grad, onnx=_linear_onnx,
     doc="input (..., in) @ weight(out, in)^T + bias (out,); bias is always passed (F.linear "
         "passes a shared zero vector when there is none)",
 ))

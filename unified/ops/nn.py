@@ -69,17 +69,29 @@ log_softmax_backward = register(OpDef(
     grad=_log_softmax_backward_grad, attrs={"dim": -1}, onnx_unsupported=BACKWARD,
     doc="g - exp(y) * sum(g, dim), y = log_softmax(x, dim)",
 ))
+def _axis_onnx(op_type: str):
+    """Softmax/LogSoftmax along dim (a 0-d input as one element)."""
+    def lower(b, inputs, attrs, in_metas, out_metas):
+        ndim = len(in_metas[0].shape)
+        if ndim == 0:
+            return [b.reshape(b.one(op_type, [b.reshape(inputs[0], [1])], axis=0), [])]
+        return [b.one(op_type, inputs, axis=attrs["dim"] % ndim)]
+
+    return lower
+
+
 softmax = register(OpDef(
     name="softmax", inputs=("input",), infer=_softmax_infer("softmax"), kernel="softmax",
     grad=lambda g, x, out, dim: F.call_op(softmax_backward, g, out, dim=dim),
-    attrs={"dim": -1}, saves_inputs=False, saves_output=True, onnx="Softmax",
+    attrs={"dim": -1}, saves_inputs=False, saves_output=True, onnx=_axis_onnx("Softmax"),
     doc="exp(x - max) / sum(exp(x - max)) along dim",
 ))
 log_softmax = register(OpDef(
     name="log_softmax", inputs=("input",), infer=_softmax_infer("log_softmax"),
     kernel="log_softmax",
     grad=lambda g, x, out, dim: F.call_op(log_softmax_backward, g, out, dim=dim),
-    attrs={"dim": -1}, saves_inputs=False, saves_output=True, onnx="LogSoftmax",
+    attrs={"dim": -1}, saves_inputs=False, saves_output=True,
+    onnx=_axis_onnx("LogSoftmax"),
     doc="x - max - log(sum(exp(x - max))) along dim",
 ))
 
@@ -135,10 +147,31 @@ batch_norm_backward = register(OpDef(
     grad=None, attrs={"training": 0, "eps": 1e-5}, onnx_unsupported=BACKWARD,
     doc="(grad_input, grad_weight, grad_bias); not differentiable again",
 ))
+def _batch_norm_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Inference BatchNormalization with the running statistics (the mean/var outputs are
+    those, as in the kernel); training=1 (a graph that keeps no running statistics) computes
+    the batch's mean and biased variance per channel with the same formula."""
+    x, running_mean, running_var, weight, bias = inputs
+    if not attrs["training"]:
+        y = b.one("BatchNormalization", [x, weight, bias, running_mean, running_var],
+                  epsilon=float(attrs["eps"]))
+        return [y, running_mean, running_var]
+    ndim = len(in_metas[0].shape)
+    axes = [0] + list(range(2, ndim))
+    mean = b.reduce("ReduceMean", x, axes, True)
+    centered = b.one("Sub", [x, mean])
+    var = b.reduce("ReduceMean", b.one("Mul", [centered, centered]), axes, True)
+    rstd = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [var, b.scalar(attrs["eps"], F32)])])])
+    channel = [-1] + [1] * (ndim - 2)  # weight/bias (C,) against (N, C, ...)
+    y = b.one("Add", [b.one("Mul", [b.one("Mul", [centered, rstd]), b.reshape(weight, channel)]),
+                      b.reshape(bias, channel)])
+    return [y, b.reshape(mean, [-1]), b.reshape(var, [-1])]
+
+
 batch_norm = register(OpDef(
     name="batch_norm", inputs=("input", "running_mean", "running_var", "weight", "bias"),
     infer=_batch_norm_infer, kernel="batch_norm", grad=_batch_norm_grad, num_outputs=3,
-    attrs={"training": 0, "eps": 1e-5}, saves_output=True, onnx="BatchNormalization",
+    attrs={"training": 0, "eps": 1e-5}, saves_output=True, onnx=_batch_norm_onnx,
     doc="(y, mean, var): y = (x - mean) / sqrt(var + eps) * weight + bias per channel; "
         "training=1 uses the batch's mean and biased var, else the running ones",
 ))
@@ -192,10 +225,26 @@ layer_norm_backward = register(OpDef(
     attrs={"normalized_shape": ()}, onnx_unsupported=BACKWARD,
     doc="(grad_input, grad_weight, grad_bias); not differentiable again",
 ))
+def _layer_norm_onnx(b, inputs, attrs, in_metas, out_metas):
+    """LayerNormalization (opset 17+: Y, Mean, InvStdDev as our outputs), or its formula."""
+    x, weight, bias = inputs
+    k = len(attrs["normalized_shape"])
+    eps = float(attrs["eps"])
+    if b.opset >= 17:
+        return b.op("LayerNormalization", [x, weight, bias], 3, axis=-k, epsilon=eps)
+    axes = list(range(len(in_metas[0].shape) - k, len(in_metas[0].shape)))
+    mean = b.reduce("ReduceMean", x, axes, True)
+    centered = b.one("Sub", [x, mean])
+    var = b.reduce("ReduceMean", b.one("Mul", [centered, centered]), axes, True)
+    rstd = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [var, b.scalar(eps, F32)])])])
+    y = b.one("Add", [b.one("Mul", [b.one("Mul", [centered, rstd]), weight]), bias])
+    return [y, mean, rstd]
+
+
 layer_norm = register(OpDef(
     name="layer_norm", inputs=("input", "weight", "bias"), infer=_layer_norm_infer,
     kernel="layer_norm", grad=_layer_norm_grad, num_outputs=3,
-    attrs={"normalized_shape": (), "eps": 1e-5}, saves_output=True, onnx="LayerNormalization",
+    attrs={"normalized_shape": (), "eps": 1e-5}, saves_output=True, onnx=_layer_norm_onnx,
     doc="(y, mean, rstd) over the trailing normalized_shape dims (ONNX's output order)",
 ))
 
@@ -240,10 +289,23 @@ topk_backward = register(OpDef(
     grad=lambda gg, g, indices, out, dim, dim_size: (F.gather(gg, dim, indices), None),
     doc="zeros of the input's shape with grad added at indices along dim (scatter-add)",
 ))
+def _topk_onnx(b, inputs, attrs, in_metas, out_metas):
+    """TopK, sorted; ties keep index order in both (ONNX: the lower index first)."""
+    x = inputs[0]
+    ndim = len(in_metas[0].shape)
+    if ndim == 0:
+        x = b.reshape(x, [1])
+    values, indices = b.op("TopK", [x, b.i64([attrs["k"]])], 2, axis=attrs["dim"] % max(ndim, 1),
+                           largest=int(attrs["largest"]), sorted=1)
+    if ndim == 0:
+        values, indices = b.reshape(values, []), b.reshape(indices, [])
+    return [values, indices]
+
+
 topk = register(OpDef(
     name="topk", inputs=("input",), infer=_topk_infer, kernel="topk", grad=_topk_grad,
     num_outputs=2, attrs={"k": 1, "dim": -1, "largest": 1}, saves_inputs=False,
-    saves_output=True, onnx="TopK",
+    saves_output=True, onnx=_topk_onnx,
     doc="(values, indices int64) of the k largest (or smallest) along dim, best first; "
         "ties keep index order, NaN ranks above every number",
 ))
@@ -256,8 +318,19 @@ def _one_hot_infer(x, num_classes):
     return TensorMeta(tuple(x.shape) + (num_classes,), I64)
 
 
+def _one_hot_onnx(b, x, num_classes: int, meta) -> str:
+    """OneHot on int64 indices (onnxruntime has no int32 kernel), values (0, 1) in int64."""
+    if meta.dtype != I64:
+        x = b.cast(x, I64)
+    if not meta.shape:
+        x = b.reshape(x, [1])
+    y = b.one("OneHot", [x, b.i64([num_classes]), b.i64([0, 1])], axis=-1)
+    return b.reshape(y, [num_classes]) if not meta.shape else y
+
+
 one_hot = register(OpDef(
     name="one_hot", inputs=("input",), infer=_one_hot_infer, kernel="one_hot", grad=None,
-    attrs={"num_classes": -1}, onnx="OneHot",
+    attrs={"num_classes": -1}, onnx=lambda b, inputs, attrs, in_metas, out_metas: [_one_hot_onnx(
+        b, inputs[0], attrs["num_classes"], in_metas[0])],
     doc="int64 of shape input.shape + (num_classes,); out-of-range classes are an IndexError",
 ))

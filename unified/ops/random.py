@@ -13,7 +13,8 @@ from unified.ops import infer
 from unified.ops.registry import OpDef, TensorMeta, Trait, register
 
 RANDOM = frozenset({Trait.RANDOM})
-LATER = "lowering arrives with the ONNX exporter (issue 5)"
+NOT_EXPORTED = ("random ops are not exported: ONNX's random ops cannot draw the generator's "
+                "numbers (call model.eval() to turn dropout off)")
 _RANDINT_DTYPES = tuple(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.float32))
 
 
@@ -71,21 +72,22 @@ def _bernoulli_infer(p, state, size):
 
 normal = register(OpDef(
     name="normal", inputs=("state",), infer=_normal_infer, kernel="normal", grad=None,
-    attrs={"size": (), "mean": 0.0, "std": 1.0}, traits=RANDOM, onnx="RandomNormal",
+    attrs={"size": (), "mean": 0.0, "std": 1.0}, traits=RANDOM, onnx_unsupported=NOT_EXPORTED,
     doc="float32 samples of N(mean, std^2) of shape `size`",
 ))
 uniform = register(OpDef(
     name="uniform", inputs=("state",), infer=_uniform_infer, kernel="uniform", grad=None,
-    attrs={"size": (), "low": 0.0, "high": 1.0}, traits=RANDOM, onnx="RandomUniform",
+    attrs={"size": (), "low": 0.0, "high": 1.0}, traits=RANDOM, onnx_unsupported=NOT_EXPORTED,
     doc="float32 samples of U[low, high) of shape `size`",
 ))
 randint = register(OpDef(
     name="randint", inputs=("state",), infer=_randint_infer, kernel="randint", grad=None,
     attrs={"size": (), "low": 0, "high": 1, "dtype": "int64"}, traits=RANDOM,
-    onnx_unsupported=LATER, doc="integers uniform in [low, high) of shape `size` in `dtype`",
+    onnx_unsupported=NOT_EXPORTED, doc="integers uniform in [low, high) of shape `size` in `dtype`",
 ))
 bernoulli = register(OpDef(
     name="bernoulli", inputs=("p", "state"), infer=_bernoulli_infer, kernel="bernoulli", grad=None,
-    attrs={"size": ()}, traits=RANDOM, saves_inputs=False, onnx="Bernoulli",
+    attrs={"size": ()}, traits=RANDOM, saves_inputs=False,
+    onnx_unsupported=NOT_EXPORTED,
     doc="float32 1.0 with probability p (broadcast to `size`), else 0.0",
 ))

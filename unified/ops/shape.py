@@ -14,7 +14,6 @@ from unified.errors import DTypeError, ShapeError, fmt_shape
 from unified.ops import infer as common
 from unified.ops.registry import F, OpDef, TensorMeta, Trait, register
 
-LATER = "lowering arrives with the ONNX exporter (issue 5)"
 VIEW = frozenset({Trait.VIEW})
 
 
@@ -51,10 +50,64 @@ def reshape_view(array: np.ndarray, shape) -> np.ndarray | None:
         return None
 
 
+def reshape_groups(in_shape: tuple, out_shape: tuple) -> list[tuple[list, list]] | None:
+    """Runs of input and output dims with equal products, in order ((in dims, out dims) each;
+    trailing size-1 dims form groups of their own); None when the sizes do not line up."""
+    groups, i, j = [], 0, 0
+    while i < len(in_shape) or j < len(out_shape):
+        ins, outs, p_in, p_out = [], [], 1, 1
+        if i < len(in_shape):
+            ins, p_in, i = [i], in_shape[i], i + 1
+        if j < len(out_shape):
+            outs, p_out, j = [j], out_shape[j], j + 1
+        while p_in != p_out:
+            if p_in < p_out and i < len(in_shape):
+                ins, p_in, i = ins + [i], p_in * in_shape[i], i + 1
+            elif p_out < p_in and j < len(out_shape):
+                outs, p_out, j = outs + [j], p_out * out_shape[j], j + 1
+            else:
+                return None
+        groups.append((ins, outs))
+    return groups
+
+
+def _reshape_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Reshape to the output shape. With dynamic input dims the dims are matched group by group
+    (reshape_groups): a dynamic dim alone in its group at the same place is copied (0); a group
+    merging a dynamic dim with others becomes the one -1. Splitting a dynamic dim fails."""
+    in_shape, out_shape = tuple(in_metas[0].shape), tuple(out_metas[0].shape)
+    if not b.is_dynamic(0):
+        if not math.prod(out_shape):  # no elements: ONNX's 0 would copy a dim, so a constant
+            return [b.const(np.zeros(out_shape, out_metas[0].dtype))]
+        return [b.reshape(inputs[0], out_shape)]
+    dims = b.in_dims[0]
+    groups = reshape_groups(in_shape, out_shape) if math.prod(in_shape) else None
+    if groups is None:
+        b.fail(f"its input {fmt_shape(in_shape)} (dynamic dims {dims}) is empty or does not line "
+               f"up with the shape {fmt_shape(out_shape)}")
+    target, out_dims, merged = list(out_shape), list(out_shape), None
+    for ins, outs in groups:
+        if not any(isinstance(dims[i], str) for i in ins):
+            continue
+        if ins == outs and len(ins) == 1:
+            target[ins[0]], out_dims[ins[0]] = 0, dims[ins[0]]
+            continue
+        if len(outs) != 1 or merged is not None:
+            b.fail(f"it reshapes {fmt_shape(in_shape)} (dynamic dims {dims}) to "
+                   f"{fmt_shape(out_shape)}, which splits a dynamic dim or merges two groups of "
+                   "them; only keeping or merging one is exported dynamically")
+        merged = outs[0]
+        target[merged] = -1
+        out_dims[merged] = b.dim_for(out_shape[merged], math.prod(
+            b.probe_shape(tuple(dims[i] for i in ins))))
+    b.out_dims = [tuple(out_dims)]
+    return [b.reshape(inputs[0], target)]
+
+
 reshape = register(OpDef(
     name="reshape", inputs=("x",), infer=_reshape_infer, kernel=None, view=reshape_view,
     grad=lambda g, x, out, shape: F.reshape(g, x.shape), attrs={"shape": ()}, traits=VIEW,
-    saves_inputs=False, onnx="Reshape",
+    saves_inputs=False, onnx=_reshape_onnx,
     doc="same elements in a new shape (one -1 is inferred); a view when the strides allow",
 ))
 
@@ -80,7 +133,9 @@ def _permute_grad(g, x, out, dims):
 permute = register(OpDef(
     name="permute", inputs=("x",), infer=_permute_infer, kernel=None,
     view=lambda a, dims: a.transpose(tuple(d % a.ndim for d in dims)),
-    grad=_permute_grad, attrs={"dims": ()}, traits=VIEW, saves_inputs=False, onnx="Transpose",
+    grad=_permute_grad, attrs={"dims": ()}, traits=VIEW, saves_inputs=False,
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.one(
+        "Transpose", inputs, perm=[d % max(len(attrs["dims"]), 1) for d in attrs["dims"]])],
     doc="reorder dimensions (transpose, t, .T are permutes); always a view",
 ))
 
@@ -112,13 +167,34 @@ def expand_shape(op: str, in_shape: tuple, shape: tuple) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _expand_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Expand with 1 (ONNX: keep the input's size) wherever the size stays, so dynamic dims
+    that are not stretched stay dynamic."""
+    in_shape, out_shape = tuple(in_metas[0].shape), tuple(out_metas[0].shape)
+    lead = len(out_shape) - len(in_shape)
+    target, out_dims = [], []
+    for k, size in enumerate(out_shape):
+        src = k - lead
+        if src >= 0 and in_shape[src] == size:
+            target.append(1)
+            out_dims.append(b.in_dims[0][src])
+            continue
+        if src >= 0 and b.is_dynamic(0, src):
+            b.fail(f"it stretches dynamic dim {src} ({b.in_dims[0][src]}) of input "
+                   f"{fmt_shape(in_shape)} to a fixed size {size}")
+        target.append(size)
+        out_dims.append(size)
+    b.out_dims = [tuple(out_dims)]
+    return [b.one("Expand", [inputs[0], b.i64(target)])]
+
+
 expand = register(OpDef(
     name="expand", inputs=("x",),
     infer=lambda x, shape: TensorMeta(expand_shape("expand", x.shape, shape), x.dtype),
     kernel=None,
     view=lambda a, shape: np.broadcast_to(a, expand_shape("expand", a.shape, shape)),
     grad=lambda g, x, out, shape: F.sum_to(g, x.shape), attrs={"shape": ()}, traits=VIEW,
-    saves_inputs=False, onnx="Expand",
+    saves_inputs=False, onnx=_expand_onnx,
     doc="broadcast size-1 dims to `shape` without copying (a stride-0, read-only view)",
 ))
 
@@ -164,12 +240,52 @@ def _slice_grad(g, x, out, starts, stops, steps, squeeze):
                      steps=steps, squeeze=squeeze)
 
 
+def _slice_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Slice (+ Squeeze for integer indices). A dynamic dim sliced to its end keeps an open end
+    (so it stays dynamic); full ranges are left out of the Slice."""
+    shape, dims, squeeze = tuple(in_metas[0].shape), b.in_dims[0], tuple(attrs["squeeze"])
+    starts, ends, axes, steps, out_dims = [], [], [], [], []
+    for d, (n, a, e, s) in enumerate(zip(shape, attrs["starts"], attrs["stops"], attrs["steps"])):
+        full = a == 0 and e == n and s == 1 and d not in squeeze
+        open_end = isinstance(dims[d], str) and e == n and d not in squeeze
+        if not full:
+            starts, axes, steps = starts + [a], axes + [d], steps + [s]
+            ends.append(np.iinfo(np.int64).max if open_end else e)
+        if d in squeeze:
+            continue
+        length = (e - a + s - 1) // s
+        if open_end:
+            probe = b.probe_shape((dims[d],))[0]
+            out_dims.append(dims[d] if full else b.dim_for(length, (probe - a + s - 1) // s))
+        else:
+            out_dims.append(length)
+    b.out_dims = [tuple(out_dims)]
+    y = inputs[0]
+    if axes:
+        y = b.one("Slice", [y, b.i64(starts), b.i64(ends), b.i64(axes), b.i64(steps)])
+    y = b.squeeze(y, squeeze)
+    return [y if y != inputs[0] else b.one("Identity", [y])]
+
+
+def _slice_scatter_onnx(b, inputs, attrs, in_metas, out_metas):
+    """ScatterND of src at the slice's positions (a constant index grid: static shapes)."""
+    b.require_static(0, None, "slice_scatter writes at positions fixed at export")
+    squeeze = tuple(attrs["squeeze"])
+    if not in_metas[0].shape:
+        return [b.one("Identity", [inputs[1]])]
+    ranges = [np.array([a]) if d in squeeze else np.arange(a, e, s)
+              for d, (a, e, s) in enumerate(zip(attrs["starts"], attrs["stops"], attrs["steps"]))]
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).astype(np.int64)
+    src = b.unsqueeze(inputs[1], squeeze)
+    return [b.one("ScatterND", [inputs[0], b.const(grid), src])]
+
+
 SLICE_ATTRS = {"starts": (), "stops": (), "steps": (), "squeeze": ()}
 
 slice_ = register(OpDef(
     name="slice", inputs=("x",), infer=_slice_infer, kernel=None, view=_slice_view,
     grad=_slice_grad, attrs=dict(SLICE_ATTRS), traits=VIEW, saves_inputs=False,
-    onnx_unsupported=LATER,
+    onnx=_slice_onnx,
     doc="x[a0:b0:s0, a1:b1:s1, ...] with normalized bounds (0 <= a <= b <= n, s > 0); dims in "
         "`squeeze` are integer indices (length 1, removed). A view: basic indexing, narrow, split",
 ))
@@ -214,7 +330,7 @@ def _slice_scatter_grad(g, x, src, out, starts, stops, steps, squeeze):
 slice_scatter = register(OpDef(
     name="slice_scatter", inputs=("x", "src"), infer=_slice_scatter_infer,
     kernel="slice_scatter", grad=_slice_scatter_grad, attrs=dict(SLICE_ATTRS),
-    traits=frozenset({Trait.INPLACE_OK}), saves_inputs=False, onnx_unsupported=LATER,
+    traits=frozenset({Trait.INPLACE_OK}), saves_inputs=False, onnx=_slice_scatter_onnx,
     doc="a copy of x with the slice replaced by src (x[key] = value with basic keys)",
 ))
 
@@ -255,7 +371,9 @@ def _cat_grad(g, *xs, out, dim):
 
 cat = register(OpDef(
     name="cat", inputs=("*tensors",), infer=_cat_infer, kernel="cat", grad=_cat_grad,
-    attrs={"dim": 0}, saves_inputs=False, onnx="Concat",
+    attrs={"dim": 0}, saves_inputs=False,
+    onnx=lambda b, inputs, attrs, in_metas, out_metas: [b.one(
+        "Concat", inputs, axis=attrs["dim"] % len(in_metas[0].shape))],
     doc="concatenate any number of tensors (one dtype) along `dim`",
 ))
 
@@ -306,9 +424,35 @@ def _pad_grad(g, x, out, pad, mode, value):
     return F.call_op(pad_backward, g, shape=tuple(x.shape), pad=pad, mode=mode)
 
 
+def _pad_onnx(b, inputs, attrs, in_metas, out_metas):
+    """Pad (constant, reflect, edge); circular is a Concat of end slices (ONNX's wrap mode
+    needs opset 19)."""
+    ndim, pad, mode = len(in_metas[0].shape), attrs["pad"], attrs["mode"]
+    begins, ends = [0] * ndim, [0] * ndim
+    for k in range(len(pad) // 2):
+        begins[ndim - 1 - k], ends[ndim - 1 - k] = pad[2 * k], pad[2 * k + 1]
+    x = inputs[0]
+    if mode == "circular":
+        big = np.iinfo(np.int64).max
+        for d in range(ndim):
+            parts = [x]
+            if begins[d]:
+                parts.insert(0, b.one("Slice", [x, b.i64([-begins[d]]), b.i64([big]),
+                                                b.i64([d])]))
+            if ends[d]:
+                parts.append(b.one("Slice", [x, b.i64([0]), b.i64([ends[d]]), b.i64([d])]))
+            x = b.one("Concat", parts, axis=d) if len(parts) > 1 else x
+        return [x if x != inputs[0] else b.one("Identity", [x])]
+    operands = [x, b.i64(begins + ends)]
+    if mode == "constant":
+        operands.append(b.scalar(attrs["value"], in_metas[0].dtype))
+    onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[mode]
+    return [b.one("Pad", operands, mode=onnx_mode)]
+
+
 pad = register(OpDef(
     name="pad", inputs=("x",), infer=_pad_infer, kernel="pad", grad=_pad_grad,
-    attrs={"pad": (), "mode": "constant", "value": 0.0}, saves_inputs=False, onnx="Pad",
+    attrs={"pad": (), "mode": "constant", "value": 0.0}, saves_inputs=False, onnx=_pad_onnx,
     doc="F.pad: pad pairs (left, right) from the last dim backwards; constant (negative pads "
         "crop), reflect, replicate or circular",
 ))
