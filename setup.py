@@ -52,9 +52,10 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    packages=["unified"] + [f"unified.{p}" for p in find_packages("unified")] + [
-        "unified.tracer", "unified.export", "unified.mobile",
-    ],
+    packages=["unified"] + [f"unified.{p}" for p in find_packages("unified")]
+    + [f"unified.tracer.{p}" for p in find_packages("tracer")]
+    + [f"unified.export.{p}" for p in find_packages("export")]
+    + ["unified.tracer", "unified.export", "unified.mobile"],
     package_data={"unified": ["datasets/data/*"]},
     package_dir={
         "unified": "unified",

@@ -64,7 +64,8 @@ class Traced:
             raise ValueError(f"trace: backend must be one of {replay.BACKENDS}, got {backend!r}")
         self.fn, self.strict, self.cache_size, self.module = fn, strict, cache_size, module
         self.backend, self.check = backend, check
-        self.__name__ = getattr(fn, "__name__", type(module).__name__ if module else "fn")
+        self.__name__ = (type(module).__name__ if module is not None
+                         else getattr(fn, "__name__", "fn"))
         self.__doc__ = getattr(fn, "__doc__", None)
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._last_leaves: list = []
@@ -332,6 +333,14 @@ class Traced:
         from unified.tracer import memory_plot
 
         return memory_plot.plot(self.memory_report().plan, path)
+
+    def profile(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function once (a replay: it has its usual effect) with the plan's step
+        timeline on; returns a tracer/profile.py Timeline of compute steps and all-reduce
+        intervals (`.hidden_fraction`, `.table()`, `.plot(path)`)."""
+        from unified.tracer import profile
+
+        return profile.run(self, args, kwargs)
 
 
 def trace(fn: Callable[..., Any] | None = None, *, strict: bool = False,

@@ -75,9 +75,25 @@ Status Plan::add_const(const SlotSpec& spec, const void* data, int* slot) {
   Arena block;
   UNIFIED_RETURN_IF_ERROR(block.allocate(spec.nbytes()));
   if (spec.nbytes() > 0) std::memcpy(block.data(), data, static_cast<size_t>(spec.nbytes()));
+  const_data_.push_back(block.data());
   consts_.push_back(std::move(block));
   specs_[index(Storage::kConst)].push_back(spec);
-  *slot = static_cast<int>(consts_.size()) - 1;
+  *slot = static_cast<int>(const_data_.size()) - 1;
+  return Status::ok();
+}
+
+Status Plan::add_const_view(const SlotSpec& spec, const void* data, int* slot) {
+  UNIFIED_ENSURE(spec.shape.size() <= static_cast<size_t>(kMaxDims), "plan: const ", spec.str(),
+                 " has more than ", kMaxDims, " dims");
+  for (int64_t d : spec.shape)
+    UNIFIED_ENSURE(d >= 0, "plan: const ", spec.str(), " has a negative size");
+  const auto address = reinterpret_cast<uintptr_t>(data);
+  UNIFIED_ENSURE(spec.nbytes() == 0 || (data != nullptr &&
+                 address % static_cast<uintptr_t>(dtype_itemsize(spec.dtype)) == 0),
+                 "plan: const ", spec.str(), " data is null or not aligned to its item size");
+  const_data_.push_back(static_cast<const char*>(data));
+  specs_[index(Storage::kConst)].push_back(spec);
+  *slot = static_cast<int>(const_data_.size()) - 1;
   return Status::ok();
 }
 
@@ -162,7 +178,8 @@ Status Plan::bind(Storage storage, int slot, const TensorView& view) {
 char* Plan::base(const Operand& op) const {
   switch (op.storage) {
     case Storage::kArena: return arena_.data() + op.byte_offset;
-    case Storage::kConst: return consts_[op.slot].data() + op.byte_offset;
+    // kernels never write an input operand (check_operand refuses const outputs)
+    case Storage::kConst: return const_cast<char*>(const_data_[op.slot]) + op.byte_offset;
     default: return bound_[index(op.storage)][op.slot] + op.byte_offset;
   }
 }

@@ -1,5 +1,6 @@
-// Plan: a lowered graph (tracer/lower.py builds it) that C++ runs from start to end. It holds
-// one arena (allocated once, 64-byte aligned), constants it owns, and a list of steps: a
+// Plan: a lowered graph (tracer/lower.py builds it, or core_cpp/bundle/bundle_reader.cpp from a
+// bundle file) that C++ runs from start to end. It holds one arena (allocated once, 64-byte
+// aligned), constants it owns or views (a bundle's weights, used in place), and a list of steps: a
 // kernel from the registry (the same KernelFn eager calls), operand views and parsed Attrs.
 // An operand names its storage (the arena, external input/param/output slot k, or constant
 // k), a byte offset into it, and shape + strides in elements + dtype. Every operand is
@@ -51,6 +52,9 @@ class Plan {
               std::vector<SlotSpec> outputs);
   // Copies `data` (C-contiguous, spec.nbytes() bytes) into a constant owned by the plan.
   Status add_const(const SlotSpec& spec, const void* data, int* slot);
+  // A constant read in place from `data` (spec.nbytes() bytes, C-contiguous, aligned to the
+  // item size), which the caller keeps alive and unchanged for the plan's life (no copy).
+  Status add_const_view(const SlotSpec& spec, const void* data, int* slot);
   Status add_step(int kernel_id, std::string label, std::vector<Operand> inputs,
                   std::vector<Operand> outputs, Attrs attrs);
   // Points an external slot at caller memory described by `view` (checked against the spec).
@@ -76,7 +80,8 @@ class Plan {
   char* base(const Operand& op) const;
 
   Arena arena_;
-  std::vector<Arena> consts_;
+  std::vector<Arena> consts_;               // constants the plan owns (add_const)
+  std::vector<const char*> const_data_;     // every constant's bytes, owned or viewed
   std::vector<SlotSpec> specs_[kNumStorages];  // arena: none; consts: one per constant
   std::vector<char*> bound_[kNumStorages];     // external slot pointers (inputs/params/outputs)
   std::vector<Step> steps_;

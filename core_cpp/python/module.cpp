@@ -335,9 +335,185 @@ void bind_executor(py::module_& m) {
 }  // namespace
 // ==== end of executor bindings ==============================================================
 
+// ==== bundle bindings (core_cpp/bundle: LoadedBundle) ======================================
+// Conversions only; checking a file and building its plan is in core_cpp/bundle/.
+#include "../bundle/bundle_reader.h"
+
+namespace {
+
+// The caller's buffer stays exported (so alive, and a bytearray or mmap cannot be resized
+// or closed under it) for as long as the bundle may use it in place.
+struct PyBundle {
+  std::unique_ptr<py::buffer_info> buffer;
+  LoadedBundle bundle;
+};
+
+py::tuple shape_tuple(const std::vector<int64_t>& shape) {
+  py::tuple t(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
+  return t;
+}
+
+py::tuple view_shape(const TensorView& v, bool strides) {
+  py::tuple t(v.ndim);
+  for (int i = 0; i < v.ndim; ++i) t[i] = py::int_(strides ? v.strides[i] : v.shape[i]);
+  return t;
+}
+
+py::tuple spec_to_python(const BundleTensorSpec& s) {  // (name, dtype, shape, {axis: name})
+  py::dict dynamic;
+  for (size_t i = 0; i < s.dynamic_axes.size(); ++i)
+    dynamic[py::int_(s.dynamic_axes[i])] = py::str(s.dynamic_names[i]);
+  return py::make_tuple(s.name, dtype_name(s.spec.dtype), shape_tuple(s.spec.shape), dynamic);
+}
+
+// A read-only array over the bundle's bytes, keeping `owner` (the Python Bundle) alive.
+py::array tensor_to_python(const BundleTensor& t, py::handle owner) {
+  py::array a(py::dtype(dtype_name(t.spec.dtype)), t.spec.shape, {}, t.data, owner);
+  a.attr("setflags")(py::arg("write") = false);
+  return a;
+}
+
+py::object attr_to_python(const AttrValue& v) {
+  switch (v.kind) {
+    case AttrValue::Kind::kInt: return py::int_(v.i);
+    case AttrValue::Kind::kFloat: return py::float_(v.f);
+    case AttrValue::Kind::kInts: return py::tuple(py::cast(v.ints));
+    case AttrValue::Kind::kFloats: return py::tuple(py::cast(v.floats));
+    case AttrValue::Kind::kString: return py::str(v.s);
+  }
+  return py::none();
+}
+
+py::list operands_to_python(const std::vector<Operand>& ops) {
+  py::list out;
+  for (const Operand& op : ops)
+    out.append(py::make_tuple(static_cast<int>(op.storage), op.slot, op.byte_offset,
+                              dtype_name(op.view.dtype), view_shape(op.view, false),
+                              view_shape(op.view, true)));
+  return out;
+}
+
+py::list step_to_python(const std::vector<BundleStep>& steps) {
+  py::list out;
+  for (const BundleStep& s : steps) {
+    py::dict attrs;
+    for (const auto& item : s.attrs.items())
+      attrs[py::str(item.first)] = attr_to_python(item.second);
+    out.append(py::make_tuple(s.kernel, s.op, s.label, operands_to_python(s.inputs),
+                              operands_to_python(s.outputs), attrs));
+  }
+  return out;
+}
+
+std::unique_ptr<PyBundle> bundle_from_buffer(const py::buffer& buf, bool copy) {
+  auto holder = std::make_unique<PyBundle>();
+  holder->buffer = std::make_unique<py::buffer_info>(buf.request());
+  const py::buffer_info& info = *holder->buffer;
+  if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
+    throw py::value_error("_core.Bundle: the bundle bytes must be one contiguous buffer");
+  const size_t size = static_cast<size_t>(info.size * info.itemsize);
+  Status st;
+  {
+    py::gil_scoped_release release;
+    st = load_bundle(static_cast<const uint8_t*>(info.ptr), size, &holder->bundle, copy);
+  }
+  if (!st.is_ok()) throw py::value_error(st.message());
+  if (holder->bundle.owned.data() != nullptr) holder->buffer.reset();  // copied: not needed
+  return holder;
+}
+
+py::list bundle_run_python(PyBundle& b, const py::sequence& inputs) {
+  const LoadedBundle& lb = b.bundle;
+  if (inputs.size() != lb.inputs.size())
+    throw py::value_error("_core.Bundle.run: the model takes " +
+                          std::to_string(lb.inputs.size()) + " inputs, got " +
+                          std::to_string(inputs.size()));
+  std::vector<TensorView> in_views(lb.inputs.size()), out_views(lb.outputs.size());
+  for (size_t k = 0; k < in_views.size(); ++k)
+    view_from_array(inputs[k], &in_views[k], "input", static_cast<int>(k), false);
+  py::list outputs;
+  for (size_t k = 0; k < out_views.size(); ++k) {
+    py::array a(py::dtype(dtype_name(lb.outputs[k].spec.dtype)), lb.outputs[k].spec.shape);
+    view_from_array(a, &out_views[k], "output", static_cast<int>(k), true);
+    outputs.append(a);
+  }
+  Status st;
+  {
+    py::gil_scoped_release release;
+    st = bundle_run(&b.bundle, in_views.data(), static_cast<int>(in_views.size()),
+                    out_views.data(), static_cast<int>(out_views.size()));
+  }
+  if (!st.is_ok()) raise_status(st);
+  return outputs;
+}
+
+void bind_bundle(py::module_& m) {
+  py::class_<PyBundle>(m, "Bundle", "A checked .ufb bundle and its plan (core_cpp/bundle).")
+      .def(py::init(&bundle_from_buffer), py::arg("data"), py::arg("copy") = false,
+           "Check the bundle bytes (ValueError naming the field) and build its plan; the bytes "
+           "are used in place unless copied (copy=True, or a start not 64-byte aligned).")
+      .def("run", &bundle_run_python, py::arg("inputs"),
+           "Run on C-contiguous arrays matching the input specs; returns new output arrays.")
+      .def_property_readonly("format_version",
+                             [](const PyBundle& b) { return b.bundle.format_version; })
+      .def_property_readonly("inputs", [](const PyBundle& b) {
+             py::list out;
+             for (const auto& s : b.bundle.inputs) out.append(spec_to_python(s));
+             return out;
+           }, "(name, dtype, shape, {axis: dynamic name}) per input.")
+      .def_property_readonly("outputs", [](const PyBundle& b) {
+             py::list out;
+             for (const auto& s : b.bundle.outputs) out.append(spec_to_python(s));
+             return out;
+           }, "(name, dtype, shape, {axis: dynamic name}) per output.")
+      .def_property_readonly("kernels", [](const PyBundle& b) { return b.bundle.kernels; })
+      .def_property_readonly("arena_bytes",
+                             [](const PyBundle& b) { return b.bundle.arena_bytes; })
+      .def_property_readonly("steps",
+           [](const PyBundle& b) { return step_to_python(b.bundle.steps); },
+           "(kernel, op, label, inputs, outputs, attrs) per step; operands as Plan.add_step.")
+      .def_property_readonly("consts", [](const PyBundle& b) {
+             py::list out;
+             for (const auto& c : b.bundle.consts)
+               out.append(py::make_tuple(c.name, dtype_name(c.spec.dtype),
+                                         shape_tuple(c.spec.shape), c.spec.nbytes()));
+             return out;
+           }, "(name, dtype, shape, nbytes) per constant.")
+      .def_property_readonly("metadata", [](const PyBundle& b) {
+             const BundleMetadata& md = b.bundle.metadata;
+             py::dict d;
+             d["framework_version"] = md.framework_version;
+             d["created_utc"] = md.created_utc;
+             d["content_hash"] = md.content_hash;
+             d["name"] = md.name;
+             return d;
+           })
+      .def_property_readonly("user_metadata",
+           [](const PyBundle& b) { return b.bundle.metadata.user; }, "(key, JSON text) pairs.")
+      .def_property_readonly("references", [](py::object self) {
+             const PyBundle& b = self.cast<const PyBundle&>();
+             py::list out;
+             for (const auto& r : b.bundle.references) {
+               py::list ins, outs;
+               for (const auto& t : r.inputs) ins.append(tensor_to_python(t, self));
+               for (const auto& t : r.outputs) outs.append(tensor_to_python(t, self));
+               out.append(py::make_tuple(ins, outs));
+             }
+             return out;
+           }, "(inputs, outputs) per reference pair: read-only arrays over the bundle bytes.")
+      .def_property_readonly("out_structure",
+                             [](const PyBundle& b) { return b.bundle.out_structure; })
+      .def("describe", [](const PyBundle& b) { return b.bundle.plan->describe(); });
+}
+
+}  // namespace
+// ==== end of bundle bindings ================================================================
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "unified C++ kernels (bindings only; see core_cpp/)";
   bind_executor(m);
+  bind_bundle(m);
 
   py::class_<Attrs>(m, "Attrs", "An op's attributes, parsed once for the kernels.")
       .def(py::init(&attrs_from_dict), py::arg("values"))
