@@ -118,7 +118,10 @@ def build_model(ig: InferenceGraph, *, opset: int = 17,
     onnx_graph = helper.make_graph(b.nodes, ig.name, graph_inputs, graph_outputs,
                                    initializer=[t for t in b.initializers if t.name in read])
     opsets = [helper.make_opsetid("", opset)]
+    import unified
+
     return helper.make_model(onnx_graph, opset_imports=opsets, producer_name="unified",
+                             producer_version=unified.__version__,
                              ir_version=helper.find_min_ir_version_for(opsets))
 
 

@@ -84,7 +84,7 @@ def onnx_summary(path: str) -> str:
     lines += ["outputs:"] + [value_line(v) for v in g.output]
     counts = Counter(n.op_type for n in g.node)
     lines.append(f"ops ({len(g.node)} nodes):")
-    lines += [f"  {op:<24} {n}" for op, n in counts.most_common()]
+    lines += [f"  {op:<24} x{n}" for op, n in counts.most_common()]
     total = 0
     for t in g.initializer:
         if t.data_location == onnx.TensorProto.EXTERNAL:
