@@ -3,6 +3,11 @@ PyTorch user would: progress bar with loss and throughput, test accuracy, then s
 weights, reload them into a fresh model and check it predicts the same.
 
     python examples/train_digits.py [--model cnn|mlp] [--epochs N] [--out ckpt.ufc]
+    python -m unified.distributed.launch -n 2 examples/train_digits.py --distributed
+
+--distributed trains data-parallel (unified.distributed): each rank takes its share of every
+epoch (DistributedSampler, batch 32 per rank), DataParallel averages the gradients (BatchNorm
+layers become SyncBatchNorm), and only rank 0 prints and saves.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from tqdm import tqdm
 
 import unified as U
+import unified.distributed as dist
 import unified.nn as nn
 import unified.optim as optim
 from unified.data import DataLoader, TensorDataset
@@ -31,19 +37,31 @@ def build_model(kind: str) -> nn.Module:
         nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
 
 
-def train(kind: str = "cnn", epochs: int = 12, seed: int = 0, progress: bool = True):
-    """Train on the fixed 80/20 split; returns (model, test accuracy, test images)."""
+def train(kind: str = "cnn", epochs: int = 12, seed: int = 0, progress: bool = True,
+          distributed: bool = False):
+    """Train on the fixed 80/20 split; returns (model, test accuracy, test images). With
+    distributed=True (after dist.init()) the returned model is the trained network itself,
+    not its DataParallel wrapper."""
     U.manual_seed(seed)
     x_train, x_test, y_train, y_test = digits_split(test_fraction=0.2, seed=seed)
-    model = build_model(kind)
+    net = build_model(kind)
+    model = net
+    train_set = TensorDataset(x_train, y_train)
+    if distributed:
+        model = dist.DataParallel(dist.SyncBatchNorm.convert_sync_batchnorm(net))
+        sampler = dist.DistributedSampler(train_set, seed=seed)
+        loader = DataLoader(train_set, batch_size=32, sampler=sampler)
+    else:
+        loader = DataLoader(train_set, batch_size=32, shuffle=True,
+                            generator=U.Generator().manual_seed(seed))
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True,
-                        generator=U.Generator().manual_seed(seed))
     for epoch in range(epochs):
         model.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False)
+        if distributed:
+            sampler.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}",
+                   disable=not progress or dist.get_rank() != 0, leave=False)
         start, seen = time.perf_counter(), 0
         for x, y in bar:
             loss = nn.functional.cross_entropy(model(x), y)
@@ -54,7 +72,7 @@ def train(kind: str = "cnn", epochs: int = 12, seed: int = 0, progress: bool = T
             bar.set_postfix(loss=f"{loss.item():.3f}",
                             img_per_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
         sched.step()
-    return model, accuracy(model, x_test, y_test), x_test
+    return net, accuracy(net, x_test, y_test), x_test
 
 
 def predict(model: nn.Module, x: U.Tensor) -> U.Tensor:
@@ -72,14 +90,18 @@ def main() -> None:
     parser.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "digits.ufc"))
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the ranks of an MPI launch (see above)")
     args = parser.parse_args()
-    model, acc, x_test = train(args.model, args.epochs)
-    print(f"test accuracy: {acc:.4f}")
-    U.save(model.state_dict(), args.out)
+    if args.distributed:
+        dist.init()
+    model, acc, x_test = train(args.model, args.epochs, distributed=args.distributed)
+    dist.print(f"test accuracy: {acc:.4f}")
+    dist.save_on_rank0(model.state_dict(), args.out)
     reloaded = build_model(args.model)
     reloaded.load_state_dict(U.load(args.out))
     same = bool((predict(reloaded, x_test) == predict(model, x_test)).all())
-    print(f"checkpoint {args.out}: reloaded model predicts the same: {same}")
+    dist.print(f"checkpoint {args.out}: reloaded model predicts the same: {same}")
     if not same:
         raise SystemExit("reloaded model disagrees with the trained one")
 

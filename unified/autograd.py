@@ -102,6 +102,75 @@ def _collect(roots: list[Node]) -> dict[Node, int]:
     return deps
 
 
+# Leaves that ever had a post-accumulate-grad hook (Tensor.register_post_accumulate_grad_hook);
+# while it is 0, backward skips the hook bookkeeping entirely.
+_HOOKED_LEAVES = [0]
+
+
+def count_hooked_leaf() -> None:
+    _HOOKED_LEAVES[0] += 1
+
+
+class _PostAccumulate:
+    """The post-accumulate-grad hooks of one backward: a hooked leaf's hooks run once every
+    edge into it has delivered its gradient; edges that carried none (a None gradient) are
+    settled at the end of the backward, for leaves that got at least one gradient."""
+
+    def __init__(self, deps: dict, root_leaves: list) -> None:
+        self.pending: dict[int, list] = {}  # id(leaf) -> [leaf, edges left, delivered any]
+        for node in deps:
+            edges = node.next
+            for k in range(0, len(edges), 2):
+                leaf = edges[k + 1]
+                if edges[k] is None and leaf is not None and _hooks(leaf):
+                    self.expect(leaf)
+        for leaf in root_leaves:  # already delivered by the caller
+            if _hooks(leaf):
+                self.expect(leaf)
+                self.delivered(leaf)
+
+    def expect(self, leaf) -> None:
+        self.pending.setdefault(id(leaf), [leaf, 0, False])[1] += 1
+
+    def delivered(self, leaf) -> None:
+        entry = self.pending.get(id(leaf))
+        if entry is None:
+            return
+        entry[1] -= 1
+        entry[2] = True
+        if entry[1] <= 0:
+            del self.pending[id(leaf)]
+            _run_hooks(leaf)
+
+    def finish(self) -> None:
+        left, self.pending = list(self.pending.values()), {}
+        for leaf, _, delivered in left:
+            if delivered:
+                _run_hooks(leaf)
+
+
+def _hooks(leaf) -> dict | None:
+    return getattr(leaf, "_post_acc_hooks", None)
+
+
+def _run_hooks(leaf) -> None:
+    for hook in list(_hooks(leaf).values()):
+        hook(leaf)
+
+
+# Callbacks queued during the running backward (queue_callback); one list per nested backward.
+_END_CALLBACKS: list[list] = []
+
+
+def queue_callback(callback) -> None:
+    """Run `callback()` once the backward that is running now has finished (every gradient
+    delivered and every post-accumulate-grad hook run), like PyTorch's engine queue_callback.
+    Only valid inside a backward (from a hook). DataParallel waits for its all-reduces here."""
+    if not _END_CALLBACKS:
+        raise RuntimeError("queue_callback: no backward is running (call it from a hook)")
+    _END_CALLBACKS[-1].append(callback)
+
+
 def _add(a, b):
     from unified.functional.math import add
 
@@ -162,24 +231,46 @@ def run_backward(
 
     buffers: dict[Node, list] = {}
     root_nodes = []
+    root_leaves = []
     with set_grad_enabled(create_graph):
         for t, g in zip(roots, grad_roots):
             handed_out.add(id(g))
             if t._grad_fn is None:
                 deliver_leaf(t, g)
+                root_leaves.append(t)
                 continue
             buf = buffers.setdefault(t._grad_fn, [None] * t._grad_fn.op.num_outputs)
             i = t._out_index
             buf[i] = g if buf[i] is None else _add(buf[i], g)
             root_nodes.append(t._grad_fn)
         deps = _collect(root_nodes)
-        ready = [n for n in set(root_nodes) if deps[n] == 0]
-        while ready:
-            node = ready.pop()
-            grads_out = buffers.pop(node, None) or [None] * node.op.num_outputs
-            _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
-                     buffers, deps, ready, handed_out)
+        _END_CALLBACKS.append([])
+        try:
+            post = None
+            if _HOOKED_LEAVES[0] and inputs is None:  # backward() runs the hooks, grad() not
+                post = _PostAccumulate(deps, root_leaves)
+                deliver_leaf = _announcing(deliver_leaf, post)
+            ready = [n for n in set(root_nodes) if deps[n] == 0]
+            while ready:
+                node = ready.pop()
+                grads_out = buffers.pop(node, None) or [None] * node.op.num_outputs
+                _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
+                         buffers, deps, ready, handed_out)
+            if post is not None:
+                post.finish()
+        finally:
+            callbacks = _END_CALLBACKS.pop()
+        for callback in callbacks:  # queued by hooks; a callback may queue no more
+            callback()
     return captured if inputs is not None else None
+
+
+def _announcing(deliver_leaf, post: _PostAccumulate):
+    """deliver_leaf, then tell `post` (which runs the leaf's hooks after its last edge)."""
+    def deliver(leaf, g) -> None:
+        deliver_leaf(leaf, g)
+        post.delivered(leaf)
+    return deliver
 
 
 def _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf, buffers, deps,

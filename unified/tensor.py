@@ -30,7 +30,9 @@ VALUE_READS: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.Con
 
 class Tensor:
     __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_vc",
-                 "_saved_version", "__weakref__")
+                 "_saved_version", "_post_acc_hooks", "__weakref__")
+    # _post_acc_hooks is left unset (read with getattr) until a hook is registered, so that
+    # wrap() sets nothing more per op
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ (gives a Tensor)
 
     def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
@@ -138,6 +140,36 @@ class Tensor:
         if self._grad_fn.retained is None:
             self._grad_fn.retained = {}
         self._grad_fn.retained[self._out_index] = weakref.ref(self)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[["Tensor"], Any]) -> Any:
+        """Call `hook(self)` each time backward() has finished accumulating this leaf's
+        gradient into `.grad` (PyTorch's hook; autograd.grad() does not call it). Returns a
+        handle whose `remove()` unregisters it. DataParallel starts a bucket's all-reduce
+        from here.
+
+        >>> import unified as U
+        >>> w = U.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad.tolist()))
+        >>> ((w * w).sum() + w.sum()).backward()
+        [3.0, 5.0]
+        >>> handle.remove()
+        """
+        if self._grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks can only be registered on leaf "
+                               f"tensors; this one was computed by {self._grad_fn.name()}")
+        if not self.requires_grad:
+            raise RuntimeError(f"cannot register a post accumulate grad hook on a tensor that "
+                               f"does not require grad (shape {fmt_shape(self.shape)})")
+        from unified.autograd import count_hooked_leaf
+        from unified.nn.hooks import RemovableHandle
+
+        hooks = getattr(self, "_post_acc_hooks", None)
+        if hooks is None:
+            hooks = self._post_acc_hooks = {}
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        count_hooked_leaf()
+        return handle
 
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:

@@ -16,6 +16,7 @@ namespace py = pybind11;
 
 namespace unified {
 bool install_counting_allocator();  // numpy_allocator.cpp
+void bind_comm(py::module_& m);      // comm_bindings.cpp
 }
 using namespace unified;
 
@@ -514,6 +515,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "unified C++ kernels (bindings only; see core_cpp/)";
   bind_executor(m);
   bind_bundle(m);
+  bind_comm(m);
 
   py::class_<Attrs>(m, "Attrs", "An op's attributes, parsed once for the kernels.")
       .def(py::init(&attrs_from_dict), py::arg("values"))

@@ -2,6 +2,7 @@
 core_cpp/kernels/<family>.cpp. Importing this package registers every op."""
 
 from unified.ops import (  # noqa: F401
+    collective,
     conv,
     elementwise,
     fused,

@@ -6,6 +6,7 @@ goes through the dispatcher and a traced training step records it."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from copy import deepcopy
@@ -87,6 +88,23 @@ class Optimizer:
             param_groups = [{"params": param_groups}]
         for group in param_groups:
             self.add_param_group(group)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every subclass's step() runs the step hooks (register_step_pre_hook/post_hook)."""
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_runs_step_hooks", False):
+            cls.step = _with_step_hooks(step)
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> Any:
+        """Call `hook(optimizer, args, kwargs)` before each step() (PyTorch's hook); it may
+        return a new (args, kwargs). Returns a handle whose `remove()` unregisters it.
+        DataParallel waits for its gradient all-reduce here."""
+        return _add_hook(self, "_step_pre_hooks", hook)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> Any:
+        """Call `hook(optimizer, args, kwargs)` after each step(). Returns a removable handle."""
+        return _add_hook(self, "_step_post_hooks", hook)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -247,6 +265,39 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+
+
+def _add_hook(opt: Optimizer, attr: str, hook: Callable[..., Any]) -> Any:
+    from unified.nn.hooks import RemovableHandle
+
+    hooks = opt.__dict__.setdefault(attr, {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
+    """`step` running the optimizer's pre and post step hooks around it (once, also when a
+    subclass's step calls its parent's)."""
+    @functools.wraps(step)
+    def step_with_hooks(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_step"):
+            return step(self, *args, **kwargs)
+        for hook in list(self.__dict__.get("_step_pre_hooks", {}).values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        self.__dict__["_in_step"] = True
+        try:
+            out = step(self, *args, **kwargs)
+        finally:
+            self.__dict__["_in_step"] = False
+        for hook in list(self.__dict__.get("_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    step_with_hooks._runs_step_hooks = True  # type: ignore[attr-defined]
+    return step_with_hooks
 
 
 def _hyper_tensor(values: list[float]) -> Tensor:
