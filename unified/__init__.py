@@ -56,7 +56,7 @@ if _config.ALLOCATOR_TUNING:
     _core.tune_allocator()
 
 
-_SUBPACKAGES = ("nn", "optim", "data", "datasets")
+_SUBPACKAGES = ("nn", "optim", "data", "datasets", "distributed")
 
 
 def __getattr__(name: str):
