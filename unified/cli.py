@@ -3,6 +3,11 @@ inside its handler, so `import unified` never loads this module or the exporters
 
     unified inspect model.ufb      inputs/outputs, ops with counts, constants, arena, metadata
     unified inspect model.onnx     the same summary for an ONNX file
+    unified build-runtime model.ufb -o rt/
+                                   the edge runtime (mobile/) with only the bundle's kernels,
+                                   with the sizes of the trimmed and the full runtime
+    unified demo [--quick]         train, trace, export, deploy the digits model; one table
+    unified bench model.ufb        a bundle's latency (min/median/max µs) from Python; --verify
 
 Exit codes: 0 success, 1 the file is bad or the work failed (one line on stderr saying why,
 never a traceback), 2 usage errors (argparse)."""
@@ -39,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                              "counts, constants and their bytes, the planned arena and metadata.")
     inspect.add_argument("path", help="a .ufb bundle or an .onnx file")
     inspect.set_defaults(handler=_inspect)
+    _add_build_runtime(sub)
+    from unified import demo  # demo/__init__ holds only argparse; the work loads per subcommand
+
+    demo.add_parser(sub)
     return parser
 
 
@@ -96,6 +105,39 @@ def onnx_summary(path: str) -> str:
         lines.append("metadata:")
         lines += [f"  {p.key}: {p.value}" for p in model.metadata_props]
     return "\n".join(lines)
+
+
+# ---- build-runtime -----------------------------------------------------------------------------
+def _add_build_runtime(sub) -> None:
+    p = sub.add_parser("build-runtime", help="build the C++ edge runtime for a .ufb bundle",
+                       description="Generate the registration of exactly the bundle's kernels, "
+                       "build the standalone runtime (library, C API header, unified-run) with "
+                       "CMake, and print the sizes of the trimmed and the full runtime.")
+    p.add_argument("bundle", help="a .ufb bundle (export.save_bundle)")
+    p.add_argument("-o", "--out", required=True, help="output folder (its build/ subfolder is "
+                   "kept, so a second build is incremental)")
+    p.add_argument("--full", action="store_true", help="every kernel, not only the bundle's")
+    p.add_argument("--target", choices=("host", "aarch64"), default="host",
+                   help="aarch64: cross-compile with g++-aarch64-linux-gnu")
+    p.add_argument("--opt", choices=("size", "speed"), default="size",
+                   help="size: -Os, LTO, no exceptions (default); speed: -O2")
+    p.add_argument("--native", action="store_true", help="-march=native (host only)")
+    p.add_argument("--no-threads", action="store_true", help="no OpenMP kernel threads")
+    p.add_argument("--sanitize", action="store_true",
+                   help="AddressSanitizer + UndefinedBehaviorSanitizer (and fuzz_bundle with "
+                   "clang)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compile jobs")
+    p.set_defaults(handler=_build_runtime)
+
+
+def _build_runtime(args: argparse.Namespace) -> int:
+    from unified.mobile import build_runtime
+
+    rt = build_runtime(args.bundle, args.out, trimmed=not args.full, target=args.target,
+                       sanitize=args.sanitize, opt=args.opt, native=args.native,
+                       threads=not args.no_threads, jobs=args.jobs)
+    print(rt.summary())
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

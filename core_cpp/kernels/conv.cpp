@@ -1,6 +1,11 @@
 // 2-D convolution kernels (NCHW): conv2d, conv2d_backward_input, conv2d_backward_weight and
-// conv_transpose2d as im2col/col2im over tiles of output pixels + gemm_f32 (gemm.h, Eigen);
-// conv2d's stride-1 forward uses Winograd (conv_winograd.cpp) or per-tap GEMMs instead.
+// conv_transpose2d. Non-pointwise convolutions run the direct kernels (conv_direct.cpp,
+// conv_wgrad.cpp: phase planes + register tiles, no im2col), but for the forward of large 3x3
+// stride-1 ones, which runs Winograd (conv_winograd.cpp); a pointwise one (1x1, stride 1, no
+// padding) is one GEMM per image through gemm_f32 (gemm.h, Eigen): its input plane is already
+// the im2col matrix. The weight gradient of convolutions with few output channels per group
+// and output rows that are not whole vectors (depthwise) uses im2col over tiles of output
+// pixels + gemm_f32.
 // fused_conv2d (unified/ops/fused_conv.py, built by tracer/passes/fuse_conv.py) is conv2d's
 // forward with a one-input activation applied by the fused engine's tile function (fused.h
 // FusedEpilogue) to each output block right after it is written, while it is in cache: the
@@ -12,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conv_geometry.h"
@@ -60,6 +66,28 @@ Status make_geometry(const char* name, const TensorView& in, const TensorView& w
     return make_status(StatusCode::kInvalidArgument, name, ": stride ", g->stride_h, "x",
                        g->stride_w, " and dilation ", g->dilation_h, "x", g->dilation_w,
                        " must be >= 1 and padding ", g->pad_top, ",", g->pad_left, " >= 0");
+  // The output size must be the one these attributes give (padding is top, left, bottom,
+  // right, or symmetric with two values): the edge runtime (mobile/) has no shape inference
+  // to check a bundle's steps, and scratch buffers are sized from these numbers.
+  const int64_t pad_bottom = padding.size() == 4 ? padding[2] : g->pad_top;
+  const int64_t pad_right = padding.size() == 4 ? padding[3] : g->pad_left;
+  constexpr int64_t kMaxAttr = int64_t{1} << 30;
+  auto out_size = [](int64_t in, int64_t k, int64_t s, int64_t pads, int64_t d) {
+    const int64_t room = in + pads - (d * (k - 1) + 1);
+    return room < 0 ? int64_t{0} : room / s + 1;
+  };
+  if (std::max({g->stride_h, g->stride_w, g->dilation_h, g->dilation_w, g->pad_top,
+                g->pad_left, pad_bottom, pad_right, g->kernel_h, g->kernel_w}) > kMaxAttr ||
+      pad_bottom < 0 || pad_right < 0 ||
+      out_size(g->height, g->kernel_h, g->stride_h, g->pad_top + pad_bottom, g->dilation_h) !=
+          g->out_height ||
+      out_size(g->width, g->kernel_w, g->stride_w, g->pad_left + pad_right, g->dilation_w) !=
+          g->out_width)
+    return make_status(StatusCode::kInvalidArgument, name, ": output ", out.shape_str(),
+                       " does not follow from input ", in.shape_str(), ", weight ",
+                       weight.shape_str(), ", stride ", g->stride_h, "x", g->stride_w,
+                       ", padding ", g->pad_top, ",", g->pad_left, ",", pad_bottom, ",",
+                       pad_right, ", dilation ", g->dilation_h, "x", g->dilation_w);
   return Status::ok();
 }
 
@@ -117,17 +145,6 @@ void im2col(const ConvGeometry& g, const float* image, int64_t p0, int64_t p1, f
                  [&](int64_t dst, int64_t n) { std::fill(col + dst, col + dst + n, 0.0f); });
 }
 
-// image += col2im(col): the adjoint of im2col (overlapping windows add up).
-void col2im(const ConvGeometry& g, const float* col, int64_t p0, int64_t p1, float* image) {
-  const int64_t sw = g.stride_w;
-  for (int64_t row = 0; row < g.col_rows(); ++row)
-    walk_columns(g, row, p0, p1,
-                 [&](int64_t src, int64_t dst, int64_t n) {
-                   for (int64_t i = 0; i < n; ++i) image[dst + i * sw] += col[src + i];
-                 },
-                 [](int64_t, int64_t) {});
-}
-
 // Work items: (image, group, tile of output pixels), flattened.
 struct TileItem {
   int64_t n, group, p0, p1;
@@ -141,144 +158,45 @@ int64_t tile_items(const ConvGeometry& g) {
   return g.batch * g.groups * ((g.out_plane() + g.tile() - 1) / g.tile());
 }
 
-// Stride-1 convolution without im2col. On the input zero-padded to rows of width `wide`,
-// output (y, x) of kernel tap (i, j) reads padded pixel (y + i * dh, x + j * dw): flat index
-// y * wide + x plus a constant offset per tap. Computing the output on a `wide`-wide grid makes
-// each tap one GEMM whose right operand is a strided view of the padded band (no copy);
-// the taps accumulate, and the columns x >= OW are dropped when the band is written out.
-struct ShiftedPlan {
-  int64_t wide, rows_per_band, bands, band_rows_padded;
-};
-
-ShiftedPlan shifted_plan(const ConvGeometry& g) {
-  ShiftedPlan s;
-  s.wide = std::max(g.out_width + (g.kernel_w - 1) * g.dilation_w, g.pad_left + g.width);
-  const int64_t per_row = s.wide * std::max(g.group_channels(), g.group_out_channels());
-  s.rows_per_band = std::max<int64_t>(1, std::min(g.out_height, kTileFloats / std::max<int64_t>(per_row, 1)));
-  s.bands = (g.out_height + s.rows_per_band - 1) / s.rows_per_band;
-  s.band_rows_padded = s.rows_per_band + (g.kernel_h - 1) * g.dilation_h + 1;  // +1: overrun row
-  return s;
-}
-
-bool use_shifted(const ConvGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise() && g.group_channels() >= 16;
-}
-
-// band (cg, band_rows_padded, wide) = zero-padded input rows [y0 - pad_top, ...) of one group.
-void pad_band(const ConvGeometry& g, const ShiftedPlan& s, const float* image, int64_t y0,
-              float* band) {
-  const int64_t rows = s.band_rows_padded, right = g.pad_left + g.width;
-  for (int64_t c = 0; c < g.group_channels(); ++c)
-    for (int64_t r = 0; r < rows; ++r) {
-      float* dst = band + (c * rows + r) * s.wide;
-      const int64_t iy = y0 + r - g.pad_top;
-      if (iy < 0 || iy >= g.height) {
-        std::fill(dst, dst + s.wide, 0.0f);
-        continue;
-      }
-      std::fill(dst, dst + g.pad_left, 0.0f);
-      std::memcpy(dst + g.pad_left, image + (c * g.height + iy) * g.width,
-                  static_cast<size_t>(g.width) * sizeof(float));
-      std::fill(dst + right, dst + s.wide, 0.0f);
-    }
-}
-
-// dst[i] = src[i] + bias (separate function so the compiler knows the rows do not alias)
-void add_bias_row(const float* __restrict src, float bias, int64_t n, float* __restrict dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] + bias;
-}
-
-void conv_forward_shifted(const ConvGeometry& g, const float* in, const float* weight,
-                          const float* bias, float* out, const FusedEpilogue& act) {
-  const ShiftedPlan s = shifted_plan(g);
-  const int64_t og = g.group_out_channels(), cg = g.group_channels();
-  const int64_t taps = g.kernel_h * g.kernel_w, plane = g.out_plane();
-  // weights regrouped per tap: (taps, O, C/groups), so each tap's matrix is contiguous
-  std::vector<float> tap_weights(static_cast<size_t>(taps * g.out_channels * cg));
-  for (int64_t o = 0; o < g.out_channels; ++o)
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t t = 0; t < taps; ++t)
-        tap_weights[(t * g.out_channels + o) * cg + c] = weight[(o * cg + c) * taps + t];
-  parallel_for(g.batch * g.groups * s.bands, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> band(static_cast<size_t>(cg * s.band_rows_padded * s.wide));
-    std::vector<float> acc(static_cast<size_t>(og * s.rows_per_band * s.wide));
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / (g.groups * s.bands), group = (item / s.bands) % g.groups;
-      const int64_t y0 = (item % s.bands) * s.rows_per_band;
-      const int64_t rows = std::min(g.out_height, y0 + s.rows_per_band) - y0;
-      pad_band(g, s, in + (n * g.channels + group * cg) * g.in_plane(), y0, band.data());
-      const MatrixRef result = row_major(acc.data(), og, rows * s.wide, rows * s.wide);
-      for (int64_t t = 0; t < taps; ++t) {
-        const int64_t shift = (t / g.kernel_w) * g.dilation_h * s.wide + (t % g.kernel_w) * g.dilation_w;
-        gemm_f32(row_major(tap_weights.data() + (t * g.out_channels + group * og) * cg, og, cg, cg),
-                 row_major(band.data() + shift, cg, rows * s.wide, s.band_rows_padded * s.wide),
-                 result, t > 0, false);
-      }
-      for (int64_t o = 0; o < og; ++o) {
-        const float b = bias ? bias[group * og + o] : 0.0f;
-        float* dst = out + (n * g.out_channels + group * og + o) * plane + y0 * g.out_width;
-        for (int64_t y = 0; y < rows; ++y)
-          add_bias_row(acc.data() + (o * rows + y) * s.wide, b, g.out_width, dst + y * g.out_width);
-        if (act) act.apply(dst, rows * g.out_width);
-      }
-    }
-  });
-}
-
 // out (N, O, OH, OW) = act(conv(in, weight) + bias); `act` may be none (conv2d).
 void conv_forward(const ConvGeometry& g, const float* in, const float* weight, const float* bias,
                   float* out, const FusedEpilogue& act) {
   if (conv_detail::winograd_applies(g))
     return conv_detail::conv_forward_winograd(g, in, weight, bias, out, act);
-  if (use_shifted(g)) return conv_forward_shifted(g, in, weight, bias, out, act);
+  if (!g.is_pointwise()) return conv_detail::conv_forward_direct(g, in, weight, bias, out, act);
   const int64_t og = g.group_out_channels(), kc = g.col_rows(), plane = g.out_plane();
   parallel_for(tile_items(g), 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> col(g.is_pointwise() ? 0 : static_cast<size_t>(kc * g.tile()));
     for (int64_t item = begin; item < end; ++item) {
       const TileItem it = tile_item(g, item);
       const float* image = in + (it.n * g.channels + it.group * g.group_channels()) * g.in_plane();
       float* dst = out + (it.n * g.out_channels + it.group * og) * plane + it.p0;
       const int64_t width = it.p1 - it.p0;
-      MatrixRef cols = row_major(image + it.p0, kc, width, plane);
-      if (!g.is_pointwise()) {
-        im2col(g, image, it.p0, it.p1, col.data());
-        cols = row_major(col.data(), kc, width, width);
-      }
       for (int64_t o = 0; o < og; ++o)
         std::fill(dst + o * plane, dst + o * plane + width, bias ? bias[it.group * og + o] : 0.0f);
-      gemm_f32(row_major(weight + it.group * og * kc, og, kc, kc), cols,
-               row_major(dst, og, width, plane), true, false);
+      gemm_f32(row_major(weight + it.group * og * kc, og, kc, kc),
+               row_major(image + it.p0, kc, width, plane), row_major(dst, og, width, plane), true,
+               false);
       if (act)
         for (int64_t o = 0; o < og; ++o) act.apply(dst + o * plane, width);
     }
   });
 }
 
-// grad_in (N, C, H, W) = conv2d's input gradient of grad (N, O, OH, OW); zeroes grad_in first.
+// grad_in (N, C, H, W) = conv2d's input gradient of grad (N, O, OH, OW).
 void conv_backward_input(const ConvGeometry& g, const float* grad, const float* weight,
                          float* grad_in) {
+  if (!g.is_pointwise()) return conv_detail::conv_backward_input_direct(g, grad, weight, grad_in);
   const int64_t og = g.group_out_channels(), kc = g.col_rows(), plane = g.out_plane();
-  std::fill(grad_in, grad_in + g.batch * g.channels * g.in_plane(), 0.0f);
   const int64_t items = g.batch * g.groups;
   const bool split_items = items > 1;  // else one item at a time, each GEMM split by Eigen
   auto run = [&](int64_t begin, int64_t end) {
-    std::vector<float> col(g.is_pointwise() ? 0 : static_cast<size_t>(kc * g.tile()));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / g.groups, group = item % g.groups;
       float* image = grad_in + (n * g.channels + group * g.group_channels()) * g.in_plane();
       const float* src = grad + (n * g.out_channels + group * og) * plane;
-      MatrixRef w_t = row_major(weight + group * og * kc, og, kc, kc).transposed();
-      for (int64_t p0 = 0; p0 < plane; p0 += g.tile()) {
-        const int64_t width = std::min(plane, p0 + g.tile()) - p0;
-        if (g.is_pointwise()) {
-          gemm_f32(w_t, row_major(src + p0, og, width, plane),
-                   row_major(image + p0, kc, width, plane), true, !split_items);
-          continue;
-        }
-        gemm_f32(w_t, row_major(src + p0, og, width, plane),
-                 row_major(col.data(), kc, width, width), false, !split_items);
-        col2im(g, col.data(), p0, p0 + width, image);
-      }
+      gemm_f32(row_major(weight + group * og * kc, og, kc, kc).transposed(),
+               row_major(src, og, plane, plane), row_major(image, kc, plane, plane), false,
+               !split_items);
     }
   };
   if (split_items)
@@ -287,12 +205,15 @@ void conv_backward_input(const ConvGeometry& g, const float* grad, const float* 
     run(0, items);
 }
 
-// grad_w (O, C/groups, KH, KW) = sum over images of grad_n * im2col(in_n)^T.
+// grad_w (O, C/groups, KH, KW) = sum over images of grad_n * im2col(in_n)^T. Threads sum
+// their tiles into partial sums that are added up in thread order (deterministic).
 void conv_backward_weight(const ConvGeometry& g, const float* grad, const float* in,
                           float* grad_w) {
+  if (conv_detail::direct_weight_grad_applies(g))
+    return conv_detail::conv_backward_weight_direct(g, grad, in, grad_w);
   const int64_t og = g.group_out_channels(), kc = g.col_rows(), plane = g.out_plane();
   const int64_t numel = g.out_channels * kc;
-  std::fill(grad_w, grad_w + numel, 0.0f);
+  std::vector<std::pair<int64_t, std::vector<float>>> partials;
   std::mutex merge;
   parallel_for(tile_items(g), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> col(g.is_pointwise() ? 0 : static_cast<size_t>(kc * g.tile()));
@@ -311,8 +232,13 @@ void conv_backward_weight(const ConvGeometry& g, const float* grad, const float*
                row_major(acc.data() + it.group * og * kc, og, kc, kc), true, false);
     }
     std::lock_guard<std::mutex> lock(merge);
-    for (int64_t i = 0; i < numel; ++i) grad_w[i] += acc[i];
+    partials.emplace_back(begin, std::move(acc));
   });
+  std::sort(partials.begin(), partials.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::fill(grad_w, grad_w + numel, 0.0f);
+  for (const auto& part : partials)
+    for (int64_t i = 0; i < numel; ++i) grad_w[i] += part.second[static_cast<size_t>(i)];
 }
 
 Status check_floats(const KernelArgs& args, const char* name, int num_inputs) {
@@ -346,6 +272,10 @@ Status conv2d_forward(const char* name, const KernelArgs& args, const FusedEpilo
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status conv2d(const KernelArgs& args) { return conv2d_forward("conv2d", args, FusedEpilogue{}); }
 
 // fused_conv2d(input, weight, bias) = activation(conv2d(...)); attrs: conv2d's, activation (a
@@ -405,8 +335,6 @@ Status conv_transpose2d(const KernelArgs& args) {
                });
   return Status::ok();
 }
-
-}  // namespace
 
 void register_conv_kernels(KernelRegistry& reg) {
   reg.add("conv2d", conv2d);

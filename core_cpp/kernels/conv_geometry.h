@@ -1,5 +1,6 @@
-// ConvGeometry: a 2-D convolution's sizes, shared by the conv kernels (conv.cpp) and the
-// Winograd forward path (conv_winograd.cpp). Internal to core_cpp/kernels.
+// ConvGeometry: a 2-D convolution's sizes, shared by the conv kernels (conv.cpp), the direct
+// kernels (conv_direct.cpp, conv_wgrad.cpp) and Winograd (conv_winograd.cpp). Internal to
+// core_cpp/kernels.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -31,16 +32,30 @@ struct ConvGeometry {
            pad_left == 0;
   }
   int64_t tile() const {
-    return std::max<int64_t>(1, std::min(out_plane(), std::max<int64_t>(64, kTileFloats / col_rows())));
+    const int64_t fit = kTileFloats / std::max<int64_t>(1, col_rows());
+    return std::max<int64_t>(1, std::min(out_plane(), std::max<int64_t>(64, fit)));
   }
 };
 
-// Winograd F(2x2, 3x3) applies to 3x3, stride 1, dilation 1 convolutions with enough
-// channels per group for its 16 GEMMs to be efficient (conv_winograd.cpp). `act` (none by
-// default) is applied to each block of output rows right after it is written (fused_conv2d).
+// Winograd F(2x2, 3x3) (conv_winograd.cpp) runs the forward of large 3x3, stride 1, dilation
+// 1 convolutions (>= 64 channels per group, >= 2500 output pixels), where its 2.25x fewer
+// multiplications beat the direct kernels. `act` (none by default) is applied to each block
+// of output rows right after it is written (fused_conv2d).
 bool winograd_applies(const ConvGeometry& g);
 void conv_forward_winograd(const ConvGeometry& g, const float* in, const float* weight,
                            const float* bias, float* out, const FusedEpilogue& act);
+
+// Direct convolution over phase planes (conv_direct.cpp), for every convolution but the
+// pointwise one (which needs no im2col); the weight gradient only when the output channels
+// per group fill enough of the vector lanes (direct_weight_grad_applies). Forward applies
+// `act` to each block of output rows it writes.
+bool direct_weight_grad_applies(const ConvGeometry& g);
+void conv_forward_direct(const ConvGeometry& g, const float* in, const float* weight,
+                         const float* bias, float* out, const FusedEpilogue& act);
+void conv_backward_input_direct(const ConvGeometry& g, const float* grad, const float* weight,
+                                float* grad_in);
+void conv_backward_weight_direct(const ConvGeometry& g, const float* grad, const float* in,
+                                 float* grad_w);
 
 }  // namespace conv_detail
 }  // namespace unified

@@ -177,6 +177,10 @@ Status scaled(const KernelArgs& args, const char* name) {
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status add(const KernelArgs& a) { return scaled<AddF, ew::add>(a, "add"); }
 Status sub(const KernelArgs& a) { return scaled<SubF, ew::sub>(a, "sub"); }
 Status mul(const KernelArgs& a) { return binary_same<MulF>(a, "mul", false); }
@@ -209,6 +213,7 @@ Status where(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // ---- cast and copy ----------------------------------------------------------------------
 
 template <class TIn>
@@ -224,6 +229,7 @@ Status cast_from(const TensorView& in, const TensorView& out) {
   (void)conv;
   return Status::ok();
 }
+}  // namespace
 
 // cast: convert to the output's dtype (float -> int truncates toward zero, as NumPy does).
 // With equal dtypes it is a strided copy (the `contiguous` path of eager views).
@@ -325,8 +331,6 @@ Status clamp_backward(const KernelArgs& a) {
   return backward_float(a, "clamp_backward",
                         [lo, hi](float g, float x) { return ew::clamp_backward(g, x, lo, hi); });
 }
-
-}  // namespace
 
 void register_elementwise_kernels(KernelRegistry& reg) {
   reg.add("add", add);

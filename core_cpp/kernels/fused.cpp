@@ -213,6 +213,10 @@ void run_tiles(const Program& prog, const KernelArgs& args, const InputKind* kin
   }
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status fused_elementwise(const KernelArgs& args) {
   const char* kName = "fused_elementwise";
   UNIFIED_RETURN_IF_ERROR(check_arity(args, kName, args.num_inputs, 1));
@@ -250,8 +254,6 @@ Status fused_elementwise(const KernelArgs& args) {
                });
   return Status::ok();
 }
-
-}  // namespace
 
 std::vector<std::string> fused_op_names() {
   std::vector<std::string> names;

@@ -4,7 +4,7 @@
 // splits them for `linear` (matmul.cpp), and each thread fills its block with the bias, runs
 // the same GEMM on it and applies the activation (the fused engine's tile function, fused.cpp:
 // the same ew:: math as the unfused kernel) while the block is in its cache. Other layouts
-// run the registry's `linear` kernel, then the activation. Either way the results are
+// run matmul.cpp's `linear` kernel, then the activation. Either way the results are
 // bit-identical to linear then the activation. OpDef: unified/ops/fused_linear.py.
 // Attrs: activation (an op name of _core.fusable_ops() with one input), p0, p1 (its params).
 // Also defines FusedEpilogue::apply (fused.h), which conv.cpp's fused_conv2d shares.
@@ -22,9 +22,10 @@ namespace unified {
 namespace {
 
 constexpr int64_t kTile = 512;  // floats per activation tile (2 KiB on the stack)
-KernelFn linear_kernel = nullptr;  // set by register_fused_linear_kernels
 
 }  // namespace
+
+Status linear(const KernelArgs& args);  // matmul.cpp
 
 // d = act(d) over n contiguous floats, tile by tile (the tile functions take restrict pointers).
 void FusedEpilogue::apply(float* data, int64_t n) const {
@@ -83,14 +84,16 @@ void fused_contiguous(const TensorView& x, const TensorView& w, const TensorView
   });
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status fused_linear(const KernelArgs& args) {
   const std::string activation = args.attrs ? args.attrs->get_string("activation") : "";
   FusedTileFn tile = fused_unary_tile(activation);
   if (tile == nullptr)
     return make_status(StatusCode::kInvalidArgument, "fused_linear: activation '", activation,
                        "' is not a one-input op of the fused engine (_core.fusable_ops())");
-  if (linear_kernel == nullptr)
-    return make_status(StatusCode::kInternal, "fused_linear: the linear kernel is not registered");
   const FusedEpilogue act{tile, static_cast<float>(args.attrs->get_float("p0")),
                           static_cast<float>(args.attrs->get_float("p1"))};
   if (args.num_inputs == 3 && args.num_outputs == 1) {
@@ -108,7 +111,7 @@ Status fused_linear(const KernelArgs& args) {
       return Status::ok();
     }
   }
-  UNIFIED_RETURN_IF_ERROR(linear_kernel(args));  // checks arity, dtypes and shapes
+  UNIFIED_RETURN_IF_ERROR(linear(args));  // checks arity, dtypes and shapes
   const TensorView& y = args.out(0);
   if (y.is_contiguous()) {
     float* data = y.ptr<float>();
@@ -133,11 +136,7 @@ Status fused_linear(const KernelArgs& args) {
   return Status::ok();
 }
 
-}  // namespace
-
 void register_fused_linear_kernels(KernelRegistry& reg) {
-  const int id = reg.find("linear");
-  linear_kernel = id >= 0 ? reg.get(id) : nullptr;
   reg.add("fused_linear", fused_linear);
 }
 

@@ -261,6 +261,10 @@ Status check_float_grad(const KernelArgs& args, const char* kernel) {
   return check_dtype(args.out(0), DType::kFloat32, kernel, "output");
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // ---- advanced indexing --------------------------------------------------------------------
 
 Status index(const KernelArgs& args) {
@@ -381,6 +385,7 @@ Status embedding_backward(const KernelArgs& args) {
   return run_scatter(p, args.out(0), args.in(0), true, "embedding_backward");
 }
 
+namespace {
 // ---- masked_fill --------------------------------------------------------------------------
 
 template <class T>
@@ -388,6 +393,7 @@ void masked_fill_typed(const TensorView& out, const TensorView& x, const TensorV
                        T value) {
   binary_loop<T, T, bool>(out, x, mask, [value](T a, bool m) { return m ? value : a; });
 }
+}  // namespace
 
 Status masked_fill(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "masked_fill", 2, 1));
@@ -406,8 +412,6 @@ Status masked_fill(const KernelArgs& args) {
   }
   return Status::ok();
 }
-
-}  // namespace
 
 void register_index_kernels(KernelRegistry& reg) {
   reg.add("index", index);

@@ -109,10 +109,12 @@ Status resize_run(const KernelArgs& args, const char* name, bool forward) {
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status interpolate(const KernelArgs& a) { return resize_run(a, "interpolate", true); }
 Status interpolate_backward(const KernelArgs& a) { return resize_run(a, "interpolate_backward", false); }
-
-}  // namespace
 
 void register_interpolate_kernels(KernelRegistry& reg) {
   reg.add("interpolate", interpolate);

@@ -181,6 +181,10 @@ Status nll_loss_typed(const TensorView& x, const TensorView& target, const Tenso
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // nll_loss(log_probs, target int64/int32, weight (C,)) -> (loss, total_weight) (attrs
 // ignore_index, reduction). loss is 0-d for mean/sum and target-shaped for none.
 Status nll_loss(const KernelArgs& args) {
@@ -213,6 +217,7 @@ Status nll_loss(const KernelArgs& args) {
   }
 }
 
+namespace {
 // ---- nll_loss_backward ------------------------------------------------------------------------
 
 template <class T>
@@ -246,6 +251,7 @@ Status nll_loss_backward_typed(const TensorView& g, const TensorView& target,
   if (bad.set.load()) return out_of_range<T>("nll_loss_backward", target, p, ignore_index);
   return Status::ok();
 }
+}  // namespace
 
 // nll_loss_backward(grad, target, weight, total_weight) -> grad of log_probs (attrs
 // ignore_index, reduction): -weight[t] * grad (/ total_weight for mean) at each target's class.
@@ -286,8 +292,6 @@ Status nll_loss_backward(const KernelArgs& args) {
     default: return unsupported_dtype("nll_loss_backward", target.dtype);
   }
 }
-
-}  // namespace
 
 void register_loss_kernels(KernelRegistry& reg) {
   reg.add("nll_loss", nll_loss);

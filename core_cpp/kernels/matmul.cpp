@@ -198,6 +198,10 @@ void batch_offsets(const MatmulPlan& p, int64_t index, int64_t offsets[3]) {
   }
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status matmul(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "matmul", 2, 1));
   for (int i = 0; i < 2; ++i)
@@ -228,6 +232,7 @@ Status matmul(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // The leading dims of `v` (all but the last) flattened into the rows of one matrix; false
 // when their strides do not collapse into one row stride (the caller then copies).
 bool as_row_matrix(const TensorView& v, MatrixRef* m) {
@@ -259,6 +264,7 @@ Status check_linear_shapes(const TensorView& x, const TensorView& w, const Tenso
                      ", output ", y.shape_str(), " (want input (..., in), weight (out, in), ",
                      "bias (out,), output (..., out))");
 }
+}  // namespace
 
 // y = x W^T + b: y's rows are filled with b, then the GEMM accumulates x W^T onto them (Eigen's
 // GEMM reads and writes c once either way). W^T is a transposed map of W, never a copy.
@@ -295,8 +301,6 @@ Status linear(const KernelArgs& args) {
     return copy_view(y, contiguous_view(y_buffer.data(), y.dtype, y.ndim, y.shape), "linear");
   return Status::ok();
 }
-
-}  // namespace
 
 void register_matmul_kernels(KernelRegistry& reg) {
   reg.add("matmul", matmul);

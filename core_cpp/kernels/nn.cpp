@@ -67,6 +67,10 @@ void topk_lines(const TensorView& x, const TensorView& values, const TensorView&
   });
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // topk(x) -> (values, indices int64) along `dim`, sorted best first (attrs k, dim, largest).
 Status topk(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "topk", 1, 2));
@@ -79,6 +83,8 @@ Status topk(const KernelArgs& args) {
     return make_status(StatusCode::kIndexError, "topk: k=", k, " is out of range for dim ", axis,
                        " of size ", n, " (input ", x.shape_str(), ")");
   UNIFIED_RETURN_IF_ERROR(check_dtype(indices, DType::kInt64, "topk", "indices output"));
+  UNIFIED_RETURN_IF_ERROR(same_shape_but_axis("topk", x, values, axis, "values output"));
+  UNIFIED_RETURN_IF_ERROR(same_shape_but_axis("topk", x, indices, axis, "indices output"));
   if (values.dtype != x.dtype || axis_len(values, axis) != k || axis_len(indices, axis) != k)
     return make_status(StatusCode::kInvalidArgument, "topk: outputs ", values.shape_str(), " ",
                        dtype_name(values.dtype), " and ", indices.shape_str(),
@@ -103,6 +109,7 @@ Status topk_backward(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(same_shape("topk_backward", g, idx, "indices"));
   int axis = 0;
   UNIFIED_RETURN_IF_ERROR(read_axis(args, "topk_backward", out, &axis));
+  UNIFIED_RETURN_IF_ERROR(same_shape_but_axis("topk_backward", out, g, axis, "grad"));
   const auto lines = make_lines<3>({&out, &g, &idx}, axis);
   const int64_t n = axis_len(out, axis), k = axis_len(g, axis);
   const int64_t so = lines.axis_stride[0], sg = lines.axis_stride[1], si = lines.axis_stride[2];
@@ -128,6 +135,7 @@ Status topk_backward(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // ---- one_hot ----------------------------------------------------------------------------------
 
 template <class T>
@@ -151,6 +159,7 @@ void one_hot_fill(const TensorView& x, const TensorView& out, int64_t classes, F
     }
   });
 }
+}  // namespace
 
 // one_hot(x int32/int64) -> int64 of shape x.shape + (num_classes,).
 Status one_hot(const KernelArgs& args) {
@@ -176,8 +185,6 @@ Status one_hot(const KernelArgs& args) {
                        classes);
   return Status::ok();
 }
-
-}  // namespace
 
 void register_nn_kernels(KernelRegistry& reg) {
   reg.add("topk", topk);

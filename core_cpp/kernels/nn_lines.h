@@ -100,6 +100,17 @@ inline Status same_shape(const char* name, const TensorView& a, const TensorView
   return Status::ok();
 }
 
+// `v` has `ref`'s shape except along `axis` (the line walkers index every operand by ref's).
+inline Status same_shape_but_axis(const char* name, const TensorView& ref, const TensorView& v,
+                                  int axis, const char* what) {
+  bool same = v.ndim == ref.ndim;
+  for (int d = 0; same && d < ref.ndim; ++d) same = d == axis || v.shape[d] == ref.shape[d];
+  if (!same)
+    return make_status(StatusCode::kInvalidArgument, name, ": ", what, " has shape ",
+                       v.shape_str(), ", expected ", ref.shape_str(), " but along dim ", axis);
+  return Status::ok();
+}
+
 inline Status check_floats(const KernelArgs& args, const char* name, int num_inputs) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, name, num_inputs, 1));
   for (int i = 0; i < num_inputs; ++i) {

@@ -85,6 +85,36 @@ void channel_stats(const float* xp, const ChannelLayout& L, int64_t c, double* m
   *var = sq / count;
 }
 
+// *sg = sum of g[i] and *sgx = sum of g[i] * (x[i] - m) over i < n in one pass over g and x,
+// each summed exactly as pk::sum does (whole packets from index 0, the zero-padded tail, one
+// horizontal sum), so the results equal two pk::sum calls.
+void sum_g_and_gx(const float* g, const float* x, int64_t n, const pk::Packet& m, float* sg,
+                  float* sgx) {
+  using namespace Eigen::internal;
+  pk::Packet acc_g = pk::set1(0.0f), acc_gx = pk::set1(0.0f);
+  int64_t i = 0;
+  for (; i + pk::kSize <= n; i += pk::kSize) {
+    const pk::Packet gv = pk::load(g + i);
+    acc_g = padd(acc_g, gv);
+    acc_gx = padd(acc_gx, pmul(gv, psub(pk::load(x + i), m)));
+  }
+  if (i < n) {
+    alignas(64) float bg[pk::kSize] = {0}, bx[pk::kSize] = {0}, r[pk::kSize];
+    std::copy(g + i, g + n, bg);
+    std::copy(x + i, x + n, bx);
+    acc_g = padd(acc_g, pk::load(bg));
+    pk::store(r, pmul(pk::load(bg), psub(pk::load(bx), m)));
+    std::fill(r + (n - i), r + pk::kSize, 0.0f);
+    acc_gx = padd(acc_gx, pk::load(r));
+  }
+  *sg = predux(acc_g);
+  *sgx = predux(acc_gx);
+}
+
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // ---- batch_norm ---------------------------------------------------------------------------------
 
 // batch_norm(x, running_mean, running_var, weight, bias) -> (y, mean, var). training=1 uses the
@@ -152,10 +182,10 @@ Status batch_norm_backward(const KernelArgs& args) {
       const pk::Packet mp = pk::set1(mf);
       for (int64_t n = 0; n < L.n; ++n) {
         const int64_t base = (n * L.c + c) * L.s;
-        sum_g += pk::sum(gp + base, L.s);
-        sum_gx += pk::sum(gp + base, xp + base, L.s, [&](const pk::Packet& g, const pk::Packet& x) {
-          return Eigen::internal::pmul(g, Eigen::internal::psub(x, mp));
-        });
+        float row_g, row_gx;
+        sum_g_and_gx(gp + base, xp + base, L.s, mp, &row_g, &row_gx);
+        sum_g += row_g;
+        sum_gx += row_gx;
       }
       gb[c] = static_cast<float>(sum_g);
       gw[c] = static_cast<float>(sum_gx * invstd);
@@ -174,6 +204,7 @@ Status batch_norm_backward(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // ---- layer_norm ---------------------------------------------------------------------------------
 
 // Rows of M = prod(normalized_shape) elements.
@@ -193,6 +224,7 @@ Status row_layout(const KernelArgs& args, const char* name, const TensorView& x,
   *rows = *m ? x.numel() / *m : 0;
   return Status::ok();
 }
+}  // namespace
 
 // layer_norm(x, weight, bias) -> (y, mean, rstd), mean/rstd with one value per row.
 Status layer_norm(const KernelArgs& args) {
@@ -224,6 +256,7 @@ Status layer_norm(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // grad_weight = sum over rows of g * xhat, grad_bias = sum of g: column sums, split by column
 // blocks (each thread reads its columns of every row).
 void layer_norm_affine_grads(const float* gp, const float* xp, const float* mean,
@@ -244,6 +277,7 @@ void layer_norm_affine_grads(const float* gp, const float* xp, const float* mean
     }
   });
 }
+}  // namespace
 
 // layer_norm_backward(grad, x, weight, mean, rstd) -> (grad_x, grad_weight, grad_bias).
 Status layer_norm_backward(const KernelArgs& args) {
@@ -280,9 +314,7 @@ Status layer_norm_backward(const KernelArgs& args) {
   return Status::ok();
 }
 
-}  // namespace
-
-// Called from register_nn_kernels (nn.cpp): the nn family is one unit for trimming.
+// Called from register_nn_kernels (nn.cpp).
 void register_nn_norm_kernels(KernelRegistry& reg) {
   reg.add("batch_norm", batch_norm);
   reg.add("batch_norm_backward", batch_norm_backward);

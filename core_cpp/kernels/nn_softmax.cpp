@@ -237,6 +237,10 @@ Status softmax_backward_impl(const KernelArgs& args, const char* name) {
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status softmax(const KernelArgs& a) { return softmax_forward<false>(a, "softmax"); }
 Status log_softmax(const KernelArgs& a) { return softmax_forward<true>(a, "log_softmax"); }
 Status softmax_backward(const KernelArgs& a) {
@@ -245,8 +249,6 @@ Status softmax_backward(const KernelArgs& a) {
 Status log_softmax_backward(const KernelArgs& a) {
   return softmax_backward_impl<true>(a, "log_softmax_backward");
 }
-
-}  // namespace
 
 void register_nn_softmax_kernels(KernelRegistry& reg) {
   reg.add("softmax", softmax);

@@ -171,6 +171,10 @@ Status sgd_kernel(const KernelArgs& args, const char* name) {
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status sgd_update(const KernelArgs& args) { return sgd_kernel<true>(args, "sgd_update"); }
 Status sgd_plain_update(const KernelArgs& args) {
   return sgd_kernel<false>(args, "sgd_plain_update");
@@ -229,8 +233,6 @@ Status adam_update(const KernelArgs& args) {
   });
   return Status::ok();
 }
-
-}  // namespace
 
 void register_optim_kernels(KernelRegistry& reg) {
   reg.add("sgd_update", sgd_update);

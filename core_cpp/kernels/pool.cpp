@@ -37,6 +37,34 @@ Status read_params(const char* name, const Attrs& attrs, PoolParams* p) {
   return Status::ok();
 }
 
+// The pooled size must be the one the attributes give (PyTorch's rule, pool_out_size in
+// unified/ops/pool.py): the edge runtime (mobile/) has no shape inference to check a bundle's
+// steps, and the window loops run over these numbers.
+Status check_pooled_size(const char* name, const PoolParams& p, const Attrs& attrs,
+                         const TensorView& big, const TensorView& small) {
+  constexpr int64_t kMaxAttr = int64_t{1} << 30;
+  const bool ceil_mode = attrs.get_int("ceil_mode", 0) != 0;
+  for (int axis = 0; axis < 2; ++axis) {
+    const int64_t k = axis ? p.kernel_w : p.kernel_h, s = axis ? p.stride_w : p.stride_h,
+                  pad = axis ? p.pad_w : p.pad_h, d = axis ? p.dilation_w : p.dilation_h;
+    const int64_t size = big.shape[2 + axis], out = small.shape[2 + axis];
+    bool fits = std::max({k, s, d}) <= kMaxAttr && pad <= k / 2;
+    if (fits) {
+      const int64_t span = size + 2 * pad - d * (k - 1) - 1;
+      int64_t want = span < 0 ? 0 : (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+      if (ceil_mode && want > 0 && (want - 1) * s >= size + pad) --want;
+      fits = want == out;
+    }
+    if (!fits)
+      return make_status(StatusCode::kInvalidArgument, name, ": pooled ", small.shape_str(),
+                         " does not follow from ", big.shape_str(), " with kernel ", p.kernel_h,
+                         "x", p.kernel_w, ", stride ", p.stride_h, "x", p.stride_w, ", padding ",
+                         p.pad_h, "x", p.pad_w, ", dilation ", p.dilation_h, "x", p.dilation_w,
+                         ceil_mode ? " (ceil_mode)" : "");
+  }
+  return Status::ok();
+}
+
 // Checks (N, C, ...) tensors whose planes are paired; `small` is the pooled side.
 Status check_planes(const char* name, const TensorView& big, const TensorView& small,
                     const TensorView& out) {
@@ -66,6 +94,10 @@ void for_planes(int64_t planes, int64_t plane_work, const std::function<void(int
                });
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 Status max_pool2d(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "max_pool2d", 1, 2));
   const TensorView &in = args.in(0), &out = args.out(0), &idx = args.out(1);
@@ -74,6 +106,7 @@ Status max_pool2d(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_planes("max_pool2d", in, out, out));
   PoolParams p;
   UNIFIED_RETURN_IF_ERROR(read_params("max_pool2d", *args.attrs, &p));
+  UNIFIED_RETURN_IF_ERROR(check_pooled_size("max_pool2d", p, *args.attrs, in, out));
   const int64_t H = in.shape[2], W = in.shape[3], OH = out.shape[2], OW = out.shape[3];
   PlaneReader reader{in};
   for_planes(in.shape[0] * in.shape[1], OH * OW * p.kernel_h * p.kernel_w, [&](int64_t plane) {
@@ -142,6 +175,7 @@ Status max_pool2d_backward(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // The avg_pool2d window of output (oy, ox): the clipped window and its divisor.
 struct AvgWindow {
   int64_t y0, y1, x0, x1;
@@ -172,6 +206,7 @@ Status avg_pool_run(const KernelArgs& args, const char* name, bool forward) {
   UNIFIED_RETURN_IF_ERROR(check_planes(name, big, small, out));
   PoolParams p;
   UNIFIED_RETURN_IF_ERROR(read_params(name, *args.attrs, &p));
+  UNIFIED_RETURN_IF_ERROR(check_pooled_size(name, p, *args.attrs, big, small));
   const bool include_pad = args.attrs->get_int("count_include_pad", 1) != 0;
   const int64_t divisor_override = args.attrs->get_int("divisor_override", 0);
   const int64_t H = big.shape[2], W = big.shape[3], OH = small.shape[2], OW = small.shape[3];
@@ -197,10 +232,23 @@ Status avg_pool_run(const KernelArgs& args, const char* name, bool forward) {
   });
   return Status::ok();
 }
+}  // namespace
 
 Status avg_pool2d(const KernelArgs& a) { return avg_pool_run(a, "avg_pool2d", true); }
 Status avg_pool2d_backward(const KernelArgs& a) {
   return avg_pool_run(a, "avg_pool2d_backward", false);
+}
+
+namespace {
+// x[0] + ... + x[n-1] as 8 interleaved partial sums added pairwise (a fixed order; the loop
+// vectorizes where a single running sum would wait on each add).
+float sum_run(const float* x, int64_t n) {
+  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) part[k] += x[i + k];
+  for (; i < n; ++i) part[i % 8] += x[i];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 // Adaptive average pooling: output cell i covers input [floor(i*H/OH), ceil((i+1)*H/OH)).
@@ -212,6 +260,7 @@ Status adaptive_run(const KernelArgs& args, const char* name, bool forward) {
   UNIFIED_RETURN_IF_ERROR(check_planes(name, big, small, out));
   const int64_t H = big.shape[2], W = big.shape[3], OH = small.shape[2], OW = small.shape[3];
   PlaneReader reader{in};
+  const bool unit_x = in.shape[3] == 1 || in.strides[3] == 1;
   for_planes(in.shape[0] * in.shape[1], H * W, [&](int64_t plane) {
     const float* src = reader.at<float>(plane);
     float* dst = out.ptr<float>() + plane * out.shape[2] * out.shape[3];
@@ -223,8 +272,14 @@ Status adaptive_run(const KernelArgs& args, const char* name, bool forward) {
         const float scale = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
         if (forward) {
           float sum = 0.0f;
-          for (int64_t y = y0; y < y1; ++y)
-            for (int64_t x = x0; x < x1; ++x) sum += src[reader.offset(y, x)];
+          if (unit_x && x1 - x0 == W && (y1 - y0 == 1 || in.strides[2] == W)) {  // one run
+            sum = sum_run(src + reader.offset(y0, 0), (y1 - y0) * W);
+          } else if (unit_x) {  // rows of the window are contiguous: 8 partial sums each
+            for (int64_t y = y0; y < y1; ++y) sum += sum_run(src + reader.offset(y, x0), x1 - x0);
+          } else {
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) sum += src[reader.offset(y, x)];
+          }
           dst[oy * OW + ox] = sum * scale;
         } else {
           const float g = src[reader.offset(oy, ox)] * scale;
@@ -236,13 +291,12 @@ Status adaptive_run(const KernelArgs& args, const char* name, bool forward) {
   });
   return Status::ok();
 }
+}  // namespace
 
 Status adaptive_avg_pool2d(const KernelArgs& a) { return adaptive_run(a, "adaptive_avg_pool2d", true); }
 Status adaptive_avg_pool2d_backward(const KernelArgs& a) {
   return adaptive_run(a, "adaptive_avg_pool2d_backward", false);
 }
-
-}  // namespace
 
 void register_pool_kernels(KernelRegistry& reg) {
   reg.add("max_pool2d", max_pool2d);

@@ -104,6 +104,10 @@ Status check_output(const KernelArgs& args, const char* name, int num_inputs, Ra
   return check_dtype(args.out(0), DType::kFloat32, name, "output");
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // normal: N(mean, std^2) by Box-Muller on (0, 1] x [0, 1) pairs.
 Status normal(const KernelArgs& args) {
   RandomKey key;
@@ -150,6 +154,7 @@ Status uniform(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 template <class T>
 void randint_fill(const TensorView& out, RandomKey key, int64_t low, uint64_t span) {
   T* po = out.ptr<T>();
@@ -168,6 +173,7 @@ void randint_fill(const TensorView& out, RandomKey key, int64_t low, uint64_t sp
                                  po[off[0] + i * st[0]] = static_cast<T>(v);
                                });
 }
+}  // namespace
 
 // randint: integers in [low, high) written in the output's dtype.
 Status randint(const KernelArgs& args) {
@@ -221,8 +227,6 @@ Status bernoulli(const KernelArgs& args) {
                        "got ", bad_value);
   return Status::ok();
 }
-
-}  // namespace
 
 void register_random_kernels(KernelRegistry& reg) {
   reg.add("normal", normal);

@@ -239,6 +239,10 @@ std::vector<typename Red::Out> reduce_into_buffer(const ReducePlan& p, const T* 
   return buffer;
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // ---- kernels ----------------------------------------------------------------------------
 
 // sum: float32 -> float32 (double accumulator); int32/int64/uint8/bool -> int64.
@@ -268,6 +272,7 @@ Status mean(const KernelArgs& args) {
   return reduce_into_output<float>(p, args, red);
 }
 
+namespace {
 template <bool kMax>
 Status extremum(const KernelArgs& args, const char* name) {
   ReducePlan p;
@@ -291,6 +296,7 @@ Status arg_extremum(const KernelArgs& args, const char* name) {
     return reduce_into_output<T>(p, args, ArgR<T, kMax>{});
   });
 }
+}  // namespace
 
 Status max(const KernelArgs& args) { return extremum<true>(args, "max"); }
 Status min(const KernelArgs& args) { return extremum<false>(args, "min"); }
@@ -327,6 +333,7 @@ Status logsumexp(const KernelArgs& args) {
   return reduce_into_output<float>(p, args, red);
 }
 
+namespace {
 template <bool kAll>
 Status truth(const KernelArgs& args, const char* name) {
   ReducePlan p;
@@ -337,11 +344,10 @@ Status truth(const KernelArgs& args, const char* name) {
     return reduce_into_output<T>(p, args, TruthR<T, kAll>{});
   });
 }
+}  // namespace
 
 Status all(const KernelArgs& args) { return truth<true>(args, "all"); }
 Status any(const KernelArgs& args) { return truth<false>(args, "any"); }
-
-}  // namespace
 
 void register_reduce_kernels(KernelRegistry& reg) {
   reg.add("sum", sum);

@@ -55,6 +55,10 @@ Status check_same_shape(const TensorView& a, const TensorView& b, const char* ke
   return Status::ok();
 }
 
+}  // namespace
+
+// Kernel entry points have external linkage: a trimmed runtime (mobile/, a generated
+// ops_used.cpp) registers only those its model uses and the linker drops the rest.
 // slice_backward(grad): zeros of the input shape with grad written into the slice.
 Status slice_backward(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "slice_backward", 1, 1));
@@ -111,6 +115,7 @@ Status cat(const KernelArgs& args) {
   return Status::ok();
 }
 
+namespace {
 // ---- pad ----------------------------------------------------------------------------------
 
 enum class PadMode { kConstant, kReflect, kReplicate, kCircular };
@@ -214,6 +219,7 @@ void pad_typed(const PadMaps& maps, const TensorView& in, const TensorView& out,
   for_each_padded(maps, in, out, true,
                   [&](int64_t o, int64_t i) { dst[o] = i < 0 ? fill : src[i]; });
 }
+}  // namespace
 
 Status pad(const KernelArgs& args) {
   UNIFIED_RETURN_IF_ERROR(check_arity(args, "pad", 1, 1));
@@ -250,8 +256,6 @@ Status pad_backward(const KernelArgs& args) {
   });
   return Status::ok();
 }
-
-}  // namespace
 
 void register_shape_kernels(KernelRegistry& reg) {
   reg.add("cat", cat);

@@ -76,7 +76,8 @@ UNIFIED_SCALAR_FROM_PACKET(gelu)
 // log(1 + exp(beta x)) / beta, linear above threshold (PyTorch's definition)
 inline Packet softplus_p(const Packet& x, float beta, float threshold) {
   const Packet bx = pi::pmul(x, pk::set1(beta));
-  const Packet soft = pi::pdiv(pi::plog1p(pi::pexp(bx)), pk::set1(beta));
+  // generic_plog1p: what plog1p is on SSE/AVX/AVX-512; Eigen 3.4 has no NEON plog1p
+  const Packet soft = pi::pdiv(pi::generic_plog1p(pi::pexp(bx)), pk::set1(beta));
   return pi::pselect(pi::pcmp_lt(pk::set1(threshold), bx), x, soft);
 }
 UNIFIED_SCALAR_FROM_PACKET(softplus)
