@@ -72,6 +72,7 @@ def _transpose_ref(stride=1, padding=0, output_padding=0, groups=1, dilation=1):
 
 CONV = [  # tag, input, weight, attrs (for the op and the reference alike)
     ("basic", (1, 2, 5, 5), (3, 2, 3, 3), {}),
+    ("rows_of_16", (1, 2, 3, 16), (3, 2, 3, 3), {"padding": 1}),  # row-aligned direct tiles
     ("pad1", (2, 2, 4, 4), (2, 2, 3, 3), {"padding": 1}),
     ("stride2", (1, 2, 7, 6), (2, 2, 3, 3), {"stride": 2, "padding": 1}),
     ("asymmetric", (1, 2, 6, 7), (2, 2, 2, 3), {"stride": (2, 1), "padding": (1, 0)}),
@@ -100,8 +101,12 @@ CASES += [
            (Arg((1, 2, 4, 5), layout="strided"), Arg((2, 2, 3, 3), layout="transposed"))),
     OpCase("conv2d_empty_batch", _conv(padding=1), _conv_ref(padding=1),
            (Arg((0, 2, 4, 4)), Arg((3, 2, 3, 3)), Arg((3,)))),
-    # 3x3 stride-1 convs with >= 16 channels per group run Winograd F(2x2, 3x3); odd sizes
-    # test partial output tiles. Forward only (gradient rows use small inputs).
+    # 3x3 stride-1 convs with >= 64 channels and >= 2500 output pixels run Winograd F(2x2, 3x3)
+    # (conv_winograd.cpp); smaller ones the direct kernels (conv_direct.cpp). Odd sizes test
+    # partial output tiles. Forward only (gradient rows use small inputs).
+    OpCase("conv2d_winograd_large", _conv(padding=1), _conv_ref(padding=1),
+           (Arg((1, 64, 52, 52)), Arg((64, 64, 3, 3)), Arg((64,))), grad=False,
+           rtol=1e-4, atol=1e-4),
     OpCase("conv2d_winograd", _conv(padding=1), _conv_ref(padding=1),
            (Arg((2, 16, 9, 7)), Arg((16, 16, 3, 3)), Arg((16,))), grad=False, rtol=1e-4, atol=1e-4),
     OpCase("conv2d_winograd_valid_groups", _conv(groups=2), _conv_ref(groups=2),
