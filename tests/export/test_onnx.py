@@ -176,7 +176,10 @@ def test_op_table_row_runs_in_onnxruntime_like_eager(case):
             if want.dtype.kind in "biu":
                 np.testing.assert_array_equal(got, want, err_msg=what)
             else:
-                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=what)
+                # a row that allows more than 1e-5 against NumPy (Winograd's transforms round
+                # differently) allows the same against onnxruntime
+                np.testing.assert_allclose(got, want, rtol=max(case.rtol, 1e-5),
+                                           atol=max(case.atol, 1e-5), err_msg=what)
 
 
 # ---- single ops with a dynamic batch -----------------------------------------------------
