@@ -71,6 +71,8 @@ def test_quick_demo_writes_the_report_and_reasons(quick):
     assert "| max abs diff vs eager |  | 0 |" in md  # eager is the reference: blank
     assert "- runtime: RuntimeError: build_runtime: no C++ compiler found (test)" in md
     assert any(n.startswith("plots: matplotlib is not installed") for n in quick.notes)
+    assert any(n.startswith("summary.png: matplotlib is not installed") for n in quick.notes)
+    assert not (Path(out) / "summary.png").exists()
     losses = np.loadtxt(f"{out}/loss.csv", delimiter=",", skiprows=1, usecols=2)
     assert len(losses) == 2 * (320 // 32) and np.isfinite(losses).all()
     assert Path(out, "train_step.dot").read_text().startswith('digraph "train_step"')
@@ -104,6 +106,8 @@ def test_python_dash_m_unified_demo_quick(tmp_path):
     assert any(line.startswith("max abs diff vs eager") for line in lines)
     assert "runtime: skipped (--no-runtime)" in lines
     assert (tmp_path / "summary.md").is_file()
+    png = (tmp_path / "summary.png").read_bytes()  # matplotlib is in the dev extra
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 
 
 def test_a_column_that_disagrees_with_eager_is_reported():

@@ -1,7 +1,8 @@
-"""The demo's report folder besides the table and the exported files: the loss curve, the
-traced training step's memory timeline and its graph drawing. matplotlib and Graphviz are
-optional: without them the PNGs are skipped and a one-line note says so (the CSV of the
-losses and the .dot source are always written). Returns the notes for the summary."""
+"""The demo's report folder besides the exported files: the loss curve, the traced training
+step's memory timeline, its graph drawing, and summary.png (the summary table drawn above the
+loss curve: the one picture to look at). matplotlib and Graphviz are optional: without them the
+PNGs are skipped and a one-line note says so (the CSV of the losses, the .dot source and
+summary.md are always written). Each writer returns the notes for the summary."""
 
 from __future__ import annotations
 
@@ -55,3 +56,46 @@ def _plot_losses(path: str, losses: list[float], eager_steps: int) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, format="png")
+
+
+def write_summary_png(out: str, cells: list[list[str]], notes: list[str], losses: list[float],
+                      eager_steps: int) -> list[str]:
+    """summary.png: the table (`cells`: header row first, as table.cells gives it) with its
+    notes, above the loss curve. Returns a note when matplotlib is missing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return ["summary.png: matplotlib is not installed (pip install matplotlib): skipped"]
+    import textwrap
+
+    fig = Figure(figsize=(11, 7.5), dpi=100)
+    FigureCanvasAgg(fig)
+    top = fig.add_axes((0.02, 0.40, 0.96, 0.56))
+    top.axis("off")
+    top.set_title("unified demo: one model, trained eagerly and traced, deployed two ways",
+                  loc="left", fontsize=12)
+    ncols = len(cells[0])
+    widths = [0.19] + [0.81 / (ncols - 1)] * (ncols - 1)
+    grid = top.table(cellText=cells[1:], colLabels=cells[0], colWidths=widths,
+                     bbox=(0.0, 0.36, 1.0, 0.64), cellLoc="right")
+    grid.auto_set_font_size(False)
+    grid.set_fontsize(10)
+    for (row, col), cell in grid.get_celld().items():
+        if row == 0 or col == 0:
+            cell.set_text_props(weight="bold")
+        if col == 0:
+            cell.set_text_props(ha="left")
+    lines = [w for n in notes[:5] for w in textwrap.wrap(n, 150)][:9]
+    top.text(0.0, 0.32, "\n".join(lines), transform=top.transAxes, fontsize=8, va="top",
+             family="monospace")
+    ax = fig.add_axes((0.08, 0.07, 0.88, 0.30))
+    steps = range(len(losses))
+    ax.plot(steps[:eager_steps], losses[:eager_steps], label="eager (epoch 1)")
+    ax.plot(steps[eager_steps - 1:], losses[eager_steps - 1:], label="traced")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.savefig(os.path.join(out, "summary.png"), format="png")
+    return []

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from unified._atomic import atomic_write
 from unified.demo import deploy, report, table, train
 
 TOLERANCE = 1e-5
@@ -97,9 +98,12 @@ def _demo(args: argparse.Namespace) -> Summary:
             notes += [column.note] if column.note else []
     failures = _agreement(columns, eager)
     notes += report.write(out, trained.losses, trained.eager_steps, trained.traced_step)
-    notes.append(f"report: {out} (summary.md, loss, memory timeline, graph, exported files)")
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(table.markdown(columns, notes + failures))
+    notes += report.write_summary_png(out, table.cells(columns), notes + failures,
+                                      trained.losses, trained.eager_steps)
+    notes.append(f"report: {out} (summary.md and .png, loss, memory timeline, graph, exported "
+                 "files)")
+    with atomic_write(os.path.join(out, "summary.md")) as f:
+        f.write(table.markdown(columns, notes + failures).encode())
     return Summary(columns, notes, failures, out)
 
 
