@@ -30,7 +30,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from unified.tracer import interpret, pipeline
+from unified.tracer import gpu_replay, interpret, pipeline
 from unified.tracer.record import Recording, _root
 
 from unified.random import default_generator, state_array
@@ -157,7 +157,7 @@ def _fits(t: Tensor | None, meta: Any, taken: set[int]) -> bool:
 def release_grads(rec: Recording, backend: str, name: str) -> None:
     """trace.py calls this before a replay without guards: the .grad tensors the run replaces
     are freed first (or, by the plan, reused as its persistent gradient buffers)."""
-    runner = compiled(rec, backend, name)
+    runner = None if gpu_replay.replay_backend(rec, []) else compiled(rec, backend, name)
     if isinstance(runner, PlanReplay):
         runner.release_grads(rec)
         return
@@ -206,6 +206,8 @@ def compiled(rec: Recording, backend: str, name: str) -> Any:
 
 
 def run(rec: Recording, flat: list[Tensor], backend: str, name: str) -> Result:
+    if gpu_replay.replay_backend(rec, flat) is not None:  # tensors on "cuda"
+        return gpu_replay.run(rec, flat)
     runner = compiled(rec, backend, name)
     if runner == "interpret":
         return run_interpreted(rec, flat)

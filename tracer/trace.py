@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import inspect
 import itertools
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +91,7 @@ class Traced:
 
     # ---- calling --------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _refuse_anomaly_mode(self.__name__)
         key, flat, names, leaves = self._key(args, kwargs)
         if key not in self._cache:
             reused = self._other_batch(key, leaves, args, kwargs, flat, names)
@@ -396,6 +398,16 @@ class MemoryReport:
                           f"eager peak of the same step (tensor data held at once): {eager}"])
 
     __repr__ = __str__
+
+
+def _refuse_anomaly_mode(name: str) -> None:
+    """A replay runs no Python per op, so unified.debug's per-op NaN/Inf checks cannot run."""
+    anomaly = sys.modules.get("unified.debug.anomaly")  # not loaded: anomaly mode is off
+    if anomaly is not None and anomaly.is_anomaly_enabled():
+        raise TraceError(
+            f"trace({name}): detect_anomaly runs only eagerly; a traced function runs its graph "
+            f"without per-op checks. Call the undecorated function ({name}.fn) inside "
+            "detect_anomaly(), or leave anomaly mode off around traced calls")
 
 
 def _record_measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, record.Recording]:

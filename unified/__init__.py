@@ -19,6 +19,7 @@ arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace
         "linspace", "ones", "ones_like", "tensor", "zeros", "zeros_like"))
 from unified.dtypes import bool_, float32, int32, int64, long, uint8  # noqa: E402
 from unified.errors import (  # noqa: E402
+    AnomalyError,
     BundleError,
     CheckpointError,
     DTypeError,
@@ -29,6 +30,7 @@ from unified.errors import (  # noqa: E402
 from unified.functional import *  # noqa: E402,F403  (torch-style top-level math: U.exp, U.cat...)
 from unified.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from unified.tensor import Tensor  # noqa: E402
+from unified.devices import device  # noqa: E402
 from unified.memory import (  # noqa: E402
     max_memory_allocated, memory_allocated, memory_stats, reset_peak_memory_stats,
 )
@@ -56,7 +58,7 @@ if _config.ALLOCATOR_TUNING:
     _core.tune_allocator()
 
 
-_SUBPACKAGES = ("nn", "optim", "data", "datasets", "distributed")
+_SUBPACKAGES = ("nn", "optim", "data", "datasets", "distributed", "debug", "cuda")
 
 
 def __getattr__(name: str):

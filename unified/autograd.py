@@ -5,6 +5,7 @@ leaf `.grad`; `grad()` returns gradients without touching `.grad`."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Sequence
 
 from unified.errors import fmt_shape
@@ -17,7 +18,7 @@ class Node:
     nodes (or leaves) that produced the inputs, and input versions for in-place checks."""
 
     __slots__ = ("op", "inputs", "attrs", "saved_out", "next", "versions", "retained",
-                 "__weakref__")
+                 "hooks", "__weakref__")
 
     def __init__(self, op, inputs: tuple, attrs: dict | None, outputs: tuple | None) -> None:
         self.op = op
@@ -37,12 +38,58 @@ class Node:
         self.versions = [version_counter(t)[0] for t in inputs] if op.saves_inputs else None
         self.saved_out = None if outputs is None else [_shell(t) for t in outputs]
         self.retained = None
+        self.hooks = None  # {output index: [tensor gradient hooks]} (Tensor.register_hook)
 
     def name(self) -> str:
-        return f"{self.op.name}Backward"
+        """PyTorch-style class name: op "log_softmax" -> "LogSoftmaxBackward"."""
+        return "".join(part[:1].upper() + part[1:] for part in self.op.name.split("_")) + \
+            "Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """Per input, (node that made it, output index), as PyTorch's: a leaf that requires
+        grad gives (AccumulateGrad, 0) whose `.variable` is the leaf; anything else (None, 0)."""
+        edges = self.next
+        result = []
+        for k in range(0, len(edges), 2):
+            parent, index = edges[k], edges[k + 1]
+            if parent is not None:
+                result.append((parent, index))
+            elif index is not None:
+                result.append((AccumulateGrad(index), 0))
+            else:
+                result.append((None, 0))
+        return tuple(result)
+
+    @property
+    def metadata(self) -> dict:
+        """What anomaly mode recorded when the op ran forward (empty when it was off):
+        "file", "line", "function" of the user's code and "module" (dotted path or "")."""
+        return dict(CREATED.get(self) or {})
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """The end of a walk through `grad_fn.next_functions`: the leaf (`variable`) whose .grad
+    backward() accumulates into."""
+
+    def __init__(self, variable) -> None:
+        self.variable = variable
+        self.next_functions = ()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+
+# Node -> creation site, filled by unified.debug's anomaly mode only (weak: no cost otherwise).
+CREATED: "weakref.WeakKeyDictionary[Node, dict]" = weakref.WeakKeyDictionary()
+# The node whose gradient is being computed now (read by anomaly mode to name backward ops).
+CURRENT: list = [None]
 
 
 def _shell(t):
@@ -158,6 +205,68 @@ def _run_hooks(leaf) -> None:
         hook(leaf)
 
 
+# Leaves that ever had a gradient hook (Tensor.register_hook); while 0, backward skips them.
+_GRAD_HOOKED_LEAVES = [0]
+
+
+def count_grad_hooked_leaf() -> None:
+    _GRAD_HOOKED_LEAVES[0] += 1
+
+
+def _run_grad_hooks(hooks, g, what: str):
+    """Tensor.register_hook hooks in order; a non-None result of the same shape replaces g."""
+    for hook in list(hooks):
+        result = hook(g)
+        if result is None:
+            continue
+        if not hasattr(result, "shape") or result.shape != g.shape:
+            raise RuntimeError(
+                f"gradient hook on {what} returned "
+                f"{fmt_shape(result.shape) if hasattr(result, 'shape') else type(result).__name__}"
+                f" for a gradient of shape {fmt_shape(g.shape)}; return None or a tensor of "
+                "that shape")
+        g = result
+    return g
+
+
+class _LeafGradHooks:
+    """Gradient hooks on leaves: a hooked leaf's contributions are summed until every edge into
+    it has delivered, then its hooks run once on the sum (as PyTorch runs them before
+    AccumulateGrad) and the result goes on to `deliver`. Edges that never deliver (a None
+    gradient) are settled by finish()."""
+
+    def __init__(self, deps: dict, deliver) -> None:
+        self.deliver = deliver
+        self.pending: dict[int, list] = {}  # id(leaf) -> [leaf, edges left, summed gradient]
+        for node in deps:
+            edges = node.next
+            for k in range(0, len(edges), 2):
+                leaf = edges[k + 1]
+                if edges[k] is None and leaf is not None and getattr(leaf, "_grad_hooks", None):
+                    self.pending.setdefault(id(leaf), [leaf, 0, None])[1] += 1
+
+    def __call__(self, leaf, g) -> None:
+        entry = self.pending.get(id(leaf))
+        if entry is None:
+            self.deliver(leaf, g)
+            return
+        entry[2] = g if entry[2] is None else _add(entry[2], g)
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self.pending[id(leaf)]
+            self._flush(leaf, entry[2])
+
+    def _flush(self, leaf, g) -> None:
+        what = f"a leaf of shape {fmt_shape(leaf.shape)}"
+        self.deliver(leaf, _run_grad_hooks(leaf._grad_hooks.values(), g, what))
+
+    def finish(self) -> None:
+        left, self.pending = list(self.pending.values()), {}
+        for leaf, _, g in left:
+            if g is not None:
+                self._flush(leaf, g)
+
+
 # Callbacks queued during the running backward (queue_callback); one list per nested backward.
 _END_CALLBACKS: list[list] = []
 
@@ -246,7 +355,9 @@ def run_backward(
         deps = _collect(root_nodes)
         _END_CALLBACKS.append([])
         try:
-            post = None
+            post = leaf_hooks = None
+            if _GRAD_HOOKED_LEAVES[0]:
+                leaf_hooks = deliver_leaf = _LeafGradHooks(deps, deliver_leaf)
             if _HOOKED_LEAVES[0] and inputs is None:  # backward() runs the hooks, grad() not
                 post = _PostAccumulate(deps, root_leaves)
                 deliver_leaf = _announcing(deliver_leaf, post)
@@ -256,6 +367,8 @@ def run_backward(
                 grads_out = buffers.pop(node, None) or [None] * node.op.num_outputs
                 _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf,
                          buffers, deps, ready, handed_out)
+            if leaf_hooks is not None:
+                leaf_hooks.finish()
             if post is not None:
                 post.finish()
         finally:
@@ -273,13 +386,28 @@ def _announcing(deliver_leaf, post: _PostAccumulate):
     return deliver
 
 
-def _process(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf, buffers, deps,
-             ready, handed_out) -> None:
+def _process(node, *args) -> None:
+    """_process_node with CURRENT naming the node (anomaly mode names its backward ops)."""
+    previous, CURRENT[0] = CURRENT[0], node
+    try:
+        _process_node(node, *args)
+    finally:
+        CURRENT[0] = previous
+
+
+def _process_node(node, grads_out, wanted_node, captured, retain_graph, deliver_leaf, buffers,
+                  deps, ready, handed_out) -> None:
     if node.inputs is None:
         raise RuntimeError(
             f"trying to backward through the graph a second time ({node.name()}); its saved "
             "tensors were freed: pass retain_graph=True to the first backward()"
         )
+    if node.hooks is not None:
+        grads_out = list(grads_out)
+        for i, hooks in node.hooks.items():
+            if grads_out[i] is not None and hooks:
+                what = f"output {i} of {node.name()}"
+                grads_out[i] = _run_grad_hooks(hooks.values(), grads_out[i], what)
     for i, g in enumerate(grads_out):
         if g is None:
             continue

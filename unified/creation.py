@@ -1,10 +1,13 @@
 """Creation functions with PyTorch's names: tensor, as_tensor, from_numpy, zeros, ones, full,
 empty, *_like, arange, linspace, eye. These make constants (no op runs); random creation
-(randn, rand, randint, ...) lives in unified/functional/random.py and runs the random kernels."""
+(randn, rand, randint, ...) lives in unified/functional/random.py and runs the random kernels.
+`device=` ("cpu", "cuda", a unified.device) places the result: the array is made on the host
+and copied once (unified/devices.py move); *_like functions follow their input's device."""
 
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,7 @@ def as_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     """Data -> a NumPy array of a supported dtype. float64/float16 become float32, Python
     ints int64, Python bools bool; `dtype` overrides."""
     if isinstance(data, Tensor):
-        array = data._data
+        array = _host(data._data)
     elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
         array = np.asarray([np.asarray(d._data if isinstance(d, Tensor) else d) for d in data])
     else:
@@ -41,8 +44,25 @@ def as_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     return np.array(array, copy=True) if copy else np.ascontiguousarray(array)
 
 
-def _new(array: np.ndarray, requires_grad: bool) -> Tensor:
-    t = wrap(array)
+def _host(array: Any) -> np.ndarray:
+    if type(array) is np.ndarray:
+        return array
+    from unified.devices import CPU, move
+
+    return move(array, CPU)
+
+
+def _place(array: Any, device) -> Any:
+    """`array` on `device` (None: where it is)."""
+    if device is None:
+        return array
+    from unified.devices import as_device, move
+
+    return move(array, as_device(device))
+
+
+def _new(array: np.ndarray, requires_grad: bool, device=None) -> Tensor:
+    t = wrap(_place(array, device))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -58,15 +78,20 @@ def tensor(data: Any, dtype=None, device: str | None = None, requires_grad: bool
     [0.5, 1.5]
     """
     _check_device(device)
-    return _new(as_array(data, dtype), requires_grad)
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    return _new(as_array(data, dtype), requires_grad, device)
 
 
 def as_tensor(data: Any, dtype=None, device: str | None = None) -> Tensor:
     """Like `tensor` but shares memory with a NumPy array or Tensor when no conversion is needed."""
     _check_device(device)
-    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
+    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype) and (
+            device is None or data.device == device):
         return data
-    return wrap(as_array(data, dtype, copy=False))
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    return wrap(_place(as_array(data, dtype, copy=False), device))
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -77,8 +102,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _check_device(device) -> None:
-    if device not in (None, "cpu"):
-        raise RuntimeError(f"device '{device}' is not available in this build (CPU only)")
+    """A known device name (DeviceError otherwise); "cuda" is checked when data moves there."""
+    if device is not None:
+        from unified.devices import as_device
+
+        as_device(device)
 
 
 def _shape(size: tuple) -> tuple[int, ...]:
@@ -95,48 +123,60 @@ def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     (2, 3)
     """
     _check_device(device)
-    return _new(np.zeros(_shape(size), as_dtype(dtype)), requires_grad)
+    return _new(np.zeros(_shape(size), as_dtype(dtype)), requires_grad, device)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     _check_device(device)
-    return _new(np.ones(_shape(size), as_dtype(dtype)), requires_grad)
+    return _new(np.ones(_shape(size), as_dtype(dtype)), requires_grad, device)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     _check_device(device)
-    return _new(np.empty(_shape(size), as_dtype(dtype)), requires_grad)
+    return _new(np.empty(_shape(size), as_dtype(dtype)), requires_grad, device)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     _check_device(device)
     if dtype is None:
         dtype = as_array(fill_value).dtype
-    return _new(np.full(_shape((size,)), fill_value, as_dtype(dtype)), requires_grad)
+    return _new(np.full(_shape((size,)), fill_value, as_dtype(dtype)), requires_grad, device)
 
 
 def _like(t: Tensor, dtype) -> tuple:
     return t.shape, (t.dtype if dtype is None else as_dtype(dtype))
 
 
+def _like_array(t: Tensor, fn: str, shape: tuple, dtype, *fill) -> Any:
+    """np.<fn>(shape, ...) made directly on t's device (xp.<fn> there)."""
+    if type(t._data) is np.ndarray:
+        return getattr(np, fn)(shape, *fill, dtype=dtype)
+    from unified.devices import backend_of
+
+    backend = backend_of(t._data)
+    if backend is None:
+        return getattr(np, fn)(shape, *fill, dtype=dtype)
+    return backend.adopt(getattr(backend.xp, fn)(shape, *fill, dtype=dtype))
+
+
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     shape, d = _like(t, dtype)
-    return _new(np.zeros(shape, d), requires_grad)
+    return _new(_like_array(t, "zeros", shape, d), requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     shape, d = _like(t, dtype)
-    return _new(np.ones(shape, d), requires_grad)
+    return _new(_like_array(t, "ones", shape, d), requires_grad)
 
 
 def empty_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     shape, d = _like(t, dtype)
-    return _new(np.empty(shape, d), requires_grad)
+    return _new(_like_array(t, "empty", shape, d), requires_grad)
 
 
 def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     shape, d = _like(t, dtype)
-    return _new(np.full(shape, fill_value, d), requires_grad)
+    return _new(_like_array(t, "full", shape, d, fill_value), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -149,25 +189,38 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     array = np.arange(start, end, step)
-    return _new(as_array(array, dtype, copy=False), requires_grad)
+    return _new(as_array(array, dtype, copy=False), requires_grad, device)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     _check_device(device)
-    return _new(np.linspace(start, end, int(steps)).astype(as_dtype(dtype)), requires_grad)
+    return _new(np.linspace(start, end, int(steps)).astype(as_dtype(dtype)), requires_grad,
+                device)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     _check_device(device)
-    return _new(np.eye(n, m, dtype=as_dtype(dtype)), requires_grad)
+    return _new(np.eye(n, m, dtype=as_dtype(dtype)), requires_grad, device)
 
 
 @functools.lru_cache(maxsize=64)
 def zero_bias(size: int) -> Tensor:
     """A read-only zero vector shared between calls: the bias of a linear or conv without one
-    (those ops always take three inputs). It never requires grad, so no gradient is computed."""
+    (those ops always take three inputs). It never requires grad, so no gradient is computed.
+    It is on the CPU and serves every device (is_zero_bias)."""
     zeros = np.zeros(size, np.float32)
     zeros.flags.writeable = False
+    _ZERO_BIASES[id(zeros)] = zeros
     return wrap(zeros)
+
+
+# The zero biases by id (weak: an evicted one goes away). A zero bias is device-neutral: the GPU
+# path (unified/ops/gpu/run.py) replaces it by device zeros instead of calling it a mixed-device
+# input, since F.linear/F.conv2d pass it without knowing the device.
+_ZERO_BIASES: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+
+
+def is_zero_bias(array: Any) -> bool:
+    return _ZERO_BIASES.get(id(array)) is array

@@ -22,6 +22,7 @@ _run = _core.run
 _run_same = _core.run_same
 _F32 = np.dtype(np.float32)
 _empty = np.empty
+_ndarray = np.ndarray
 _USER_ERRORS = USER_ERRORS
 
 # Called as observer(op, inputs, attrs, outputs) after each op; empty tuple when none.
@@ -43,6 +44,11 @@ def observe(callback: Callable[..., Any]) -> Iterator[None]:
 
 
 def _run_kernel(op: OpDef, arrays: tuple, attrs: dict | None) -> tuple:
+    if arrays and (type(arrays[0]) is not _ndarray or type(arrays[-1]) is not _ndarray or (
+            len(arrays) > 2 and _any_device(arrays))):
+        outs = _run_device(op, arrays, attrs)  # None: no input is on a device after all
+        if outs is not None:
+            return outs
     meta = op.infer(*arrays, **attrs) if attrs else op.infer(*arrays)
     if op.view is not None:
         out = op.view(arrays[0], **attrs) if attrs else op.view(arrays[0])
@@ -61,6 +67,10 @@ def _run_kernel(op: OpDef, arrays: tuple, attrs: dict | None) -> tuple:
 
 def contiguous_array(array: np.ndarray) -> np.ndarray:
     """A C-contiguous copy made by the `cast` kernel (the same kernel the graph runs)."""
+    if type(array) is not _ndarray:
+        out = _run_device(lookup("cast"), (array,), {"dtype": array.dtype.name})
+        if out is not None:
+            return out[0]
     out = _empty(array.shape, array.dtype)
     _run(lookup("cast").kernel_id(), (array,), (out,), None)  # same-dtype cast = copy
     return out
@@ -69,7 +79,7 @@ def contiguous_array(array: np.ndarray) -> np.ndarray:
 def apply(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
     """Run `op` on tensors `inputs` with attributes `attrs`; returns a Tensor (or a tuple)."""
     arrays = tuple([t._data for t in inputs])
-    if op.same_shape_fast:
+    if op.same_shape_fast and type(arrays[0]) is _ndarray and type(arrays[-1]) is _ndarray:
         try:
             kid = op._kid
             if kid < 0:
@@ -100,6 +110,26 @@ def apply(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
                 t._out_index = i
     _notify(op, inputs, attrs, result)
     return result
+
+
+def _any_device(arrays: tuple) -> bool:
+    """Some array is not a plain NumPy array (a device array: unified/devices.py)."""
+    for a in arrays:
+        if type(a) is not _ndarray:
+            return True
+    return False
+
+
+def _run_device(op: OpDef, arrays: tuple, attrs: dict | None, into: tuple = ()) -> Any:
+    """The op on the inputs' device (unified/ops/gpu/run.py), or None when every input is a
+    host array (e.g. a NumPy subclass); `into` receives in-place results."""
+    from unified.devices import backend_of
+
+    if all(backend_of(a) is None for a in arrays + into):
+        return None
+    from unified.ops.gpu import run_gpu  # loaded once a device backend exists
+
+    return run_gpu(op, arrays, attrs or {}, into)
 
 
 def _any_requires_grad(inputs: tuple) -> bool:
@@ -153,8 +183,10 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple, attrs: dict | None =
             old.requires_grad = target.requires_grad
             old._grad_fn = target._grad_fn
             old._out_index = target._out_index
-        kid = op._kid if op._kid >= 0 else op.kernel_id()
-        _run(kid, arrays, (target._data,), op.parsed_attrs(attrs) if attrs else None)
+        if not (_any_device(arrays + (target._data,)) and _run_device(
+                op, arrays, attrs, (target._data,)) is not None):
+            kid = op._kid if op._kid >= 0 else op.kernel_id()
+            _run(kid, arrays, (target._data,), op.parsed_attrs(attrs) if attrs else None)
     except _USER_ERRORS as exc:
         attach_location(exc)
         raise
@@ -206,9 +238,10 @@ def apply_update(op: OpDef, inputs: tuple, attrs: dict | None = None) -> Any:
                     raise RuntimeError(f"{op.name}: updates a tensor that requires grad in "
                                        "place; wrap the call in `with unified.no_grad():`")
         arrays = tuple([t._data for t in inputs])  # the kernel checks shapes and dtypes
-        kid = op._kid if op._kid >= 0 else op.kernel_id()
-        _run(kid, arrays, tuple([t._data for t in written]),
-             op.parsed_attrs(attrs) if attrs else None)
+        targets = tuple([t._data for t in written])
+        if not (_any_device(arrays) and _run_device(op, arrays, attrs, targets) is not None):
+            kid = op._kid if op._kid >= 0 else op.kernel_id()
+            _run(kid, arrays, targets, op.parsed_attrs(attrs) if attrs else None)
     except _USER_ERRORS as exc:
         attach_location(exc)
         raise

@@ -44,6 +44,14 @@ class ExportError(TraceError):
     tensor values, or uses an op with no ONNX lowering). The message names the op and line."""
 
 
+class AnomalyError(RuntimeError):
+    """Anomaly detection (`unified.debug.detect_anomaly()`) found NaN or Inf in an op's output.
+    The message names the op, how many values went bad, the inputs' range, forward or backward
+    (with the forward op a backward op belongs to), the module path and the line that created
+    the op; a note lists per-input statistics. Fix: look at that op's inputs (a log or a
+    division at 0, an exp that overflows, a learning rate too large), e.g. clamp or add eps."""
+
+
 class BundleError(ValueError):
     """A bundle or checkpoint file is truncated, corrupted or not ours; the message names the
     offset and the field."""

@@ -30,9 +30,9 @@ VALUE_READS: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.Con
 
 class Tensor:
     __slots__ = ("_data", "requires_grad", "grad", "_grad_fn", "_out_index", "_vc",
-                 "_saved_version", "_post_acc_hooks", "__weakref__")
-    # _post_acc_hooks is left unset (read with getattr) until a hook is registered, so that
-    # wrap() sets nothing more per op
+                 "_saved_version", "_post_acc_hooks", "_grad_hooks", "__weakref__")
+    # _post_acc_hooks and _grad_hooks are left unset (read with getattr) until a hook is
+    # registered, so that wrap() sets nothing more per op
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ (gives a Tensor)
 
     def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
@@ -57,8 +57,18 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """A unified.device: cpu, or cuda:0 for a tensor holding a CuPy array (unified/devices.py);
+        it compares equal to the strings "cpu", "cuda", "cuda:0"."""
+        if type(self._data) is np.ndarray:
+            return _CPU
+        from unified.devices import device_of
+
+        return device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
 
     @property
     def ndim(self) -> int:
@@ -75,6 +85,16 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        """The autograd Node that made this tensor (None for a leaf): `name()`, `op`, `inputs`,
+        `attrs`, `next_functions` to walk the graph, and `metadata` (the creation line and
+        module, recorded while unified.debug.detect_anomaly() is on).
+
+        >>> import unified as U
+        >>> x = U.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * 2.0).sum()
+        >>> y.grad_fn, y.grad_fn.next_functions[0][0]
+        (<SumBackward>, <MulBackward>)
+        """
         return self._grad_fn
 
     @property
@@ -171,6 +191,43 @@ class Tensor:
         count_hooked_leaf()
         return handle
 
+    def register_hook(self, hook: Callable[["Tensor"], Any]) -> Any:
+        """Call `hook(grad)` when backward computes this tensor's gradient; a non-None result
+        (same shape) replaces the gradient from then on (what flows further back, or what a
+        leaf accumulates into .grad). Hooks run in registration order; on a leaf they run once
+        on the summed gradient. Returns a handle whose `remove()` unregisters the hook.
+
+        >>> import unified as U
+        >>> x = U.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 10.0)
+        >>> (x * x).sum().backward()
+        >>> x.grad.tolist()
+        [20.0, 40.0]
+        >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError(f"cannot register a hook on a tensor that does not require grad "
+                               f"(shape {fmt_shape(self.shape)})")
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        from unified.nn.hooks import RemovableHandle
+
+        if self._grad_fn is None:
+            from unified.autograd import count_grad_hooked_leaf
+
+            hooks = getattr(self, "_grad_hooks", None)
+            if hooks is None:
+                hooks = self._grad_hooks = {}
+            count_grad_hooked_leaf()
+        else:
+            node = self._grad_fn
+            if node.hooks is None:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(self._out_index, {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch semantics)."""
@@ -189,12 +246,16 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use "
                                "tensor.detach().numpy()")
+        if type(self._data) is not np.ndarray and self.device.type != "cpu":
+            raise TypeError(f"can't convert a {self.device} tensor to numpy; copy it to the "
+                            "host first with .cpu()")
         _read(self, "numpy")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
         _read(self, "numpy")
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self._data if type(self._data) is np.ndarray else _host(self._data)
+        return data if dtype is None else data.astype(dtype)
 
     def item(self):
         if self._data.size != 1:
@@ -237,10 +298,15 @@ class Tensor:
 
     def __repr__(self) -> str:
         _read(self, "print")
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        data = self._data if type(self._data) is np.ndarray else _host(self._data)
+        body = _format_values(data)
         extra = ""
+        if self._data.size == 0 or "..." in body:  # empty or summarized: values hide the shape
+            extra += f", size={fmt_shape(self.shape)}"
         if self._data.dtype != _F32:
             extra += f", dtype={self._data.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         if self._grad_fn is not None:
             extra += f", grad_fn=<{self._grad_fn.name()}>"
         elif self.requires_grad:
@@ -252,24 +318,34 @@ class Tensor:
 
     # ---- conversion -----------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "Tensor":
+        """A copy on another device and/or in another dtype (self when nothing changes):
+        t.to("cuda"), t.to(U.float32), t.to("cuda", U.int64), t.to(device=..., dtype=...)."""
+        from unified.devices import device as device_type
         from unified.dtypes import as_dtype
 
-        dtype = kwargs.get("dtype")
+        dtype, device = kwargs.get("dtype"), kwargs.get("device")
         for a in args:
-            if isinstance(a, str) and a in ("cpu",) or a is None:
+            if a is None:
                 continue
-            if isinstance(a, str) and a.startswith(("cuda", "gpu")):
-                raise RuntimeError(f"device '{a}' is not available in this build (CPU only)")
-            dtype = a
-        device = kwargs.get("device")
-        if device not in (None, "cpu"):
-            raise RuntimeError(f"device '{device}' is not available in this build (CPU only)")
-        if dtype is None or as_dtype(dtype) == self.dtype:
-            return self
-        return _F.cast(self, as_dtype(dtype))
+            if isinstance(a, device_type) or isinstance(a, str) and a.split(":")[0] in (
+                    "cpu", "cuda"):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            else:
+                dtype = a
+        t = self
+        if device is not None:
+            t = _to_device(t, device)
+        if dtype is None or as_dtype(dtype) == t.dtype:
+            return t
+        return _F.cast(t, as_dtype(dtype))
 
     def cpu(self) -> "Tensor":
-        return self
+        return self if type(self._data) is np.ndarray else self.to("cpu")
+
+    def cuda(self, device=None) -> "Tensor":
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> "Tensor":
         return self.to(_F32)
@@ -408,6 +484,44 @@ class Tensor:
         return _F.topk(self, k, dim, largest, sorted)
 
 
+def _format_values(array: np.ndarray) -> str:
+    """The values as PyTorch prints them: floats all integral -> "1.", else 4 decimals, or
+    scientific when magnitudes span over 1e3 (or pass 1e8, or go under 1e-4); one width for
+    every element (from the shown nonzero finite values); 80 columns; over 1000 elements
+    summarized with 3 at each edge."""
+    options = {"separator": ", ", "prefix": "tensor(", "max_line_width": 81}
+    if array.dtype.kind != "f" or array.size == 0:
+        return np.array2string(array, **options)
+    shown = _edges(array) if array.size > 1000 else array
+    flat = shown.reshape(-1).astype(np.float64)
+    finite = flat[np.isfinite(flat)]
+    nonzero = finite[finite != 0]
+    magnitudes = np.abs(nonzero)
+    integral = bool(np.all(finite == np.ceil(finite)))
+    big, small = (magnitudes.max(), magnitudes.min()) if magnitudes.size else (0.0, 0.0)
+    if magnitudes.size and (big / small > 1000 or big > 1e8 or (not integral and small < 1e-4)):
+        spec = "{:.4e}"
+    else:
+        spec = "{:.0f}." if integral else "{:.4f}"
+
+    def text(value: float) -> str:
+        return str(value) if not np.isfinite(value) else spec.format(value)
+
+    ends = (nonzero.min(), nonzero.max()) if nonzero.size else ()
+    width = max([1] + [len(text(float(v))) for v in ends])
+    body = np.array2string(array, formatter={"float_kind": lambda v: text(float(v)).rjust(width)},
+                           **options)
+    return body.replace(", ..., ", ",  ..., ")  # PyTorch pads the ellipsis inside a row
+
+
+def _edges(array: np.ndarray, edge: int = 3) -> np.ndarray:
+    """The elements a summarized print shows: the first and last `edge` along each axis."""
+    for axis, n in enumerate(array.shape):
+        if n > 2 * edge:
+            array = np.take(array, list(range(edge)) + list(range(n - edge, n)), axis=axis)
+    return array
+
+
 def _shape_args(args: tuple) -> tuple:
     """Accept both x.reshape(2, 3) and x.reshape((2, 3))."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -437,6 +551,29 @@ def wrap(array: np.ndarray) -> Tensor:
     return t
 
 
+def _host(array: Any) -> np.ndarray:
+    from unified.devices import CPU, move
+
+    return move(array, CPU)
+
+
+def _to_device(t: Tensor, target: Any) -> Tensor:
+    """t's values on `target` (t itself when already there). Moving is a copy outside autograd
+    (unlike PyTorch): a leaf that requires grad gives a new leaf that requires grad; a computed
+    tensor gives a detached copy (`loss.cpu().item()`), so move inputs and parameters before
+    computing when gradients must reach them."""
+    from unified.devices import as_device, move
+
+    target = as_device(target)
+    array = move(t._data, target)
+    if array is t._data:
+        return t
+    out = wrap(array)
+    if t.requires_grad and t._grad_fn is None:
+        out.requires_grad = True
+    return out
+
+
 def version_counter(t: Tensor) -> list[int]:
     """The in-place version counter of t's memory (a one-item list shared by views), created
     on first use so that plain ops allocate nothing for it."""
@@ -445,6 +582,8 @@ def version_counter(t: Tensor) -> list[int]:
         vc = t._vc = [0]
     return vc
 
+
+from unified.devices import CPU as _CPU  # noqa: E402  (imports nothing of the package)
 
 # Late imports: functional and ops import this module.
 from unified import functional as _F  # noqa: E402

@@ -133,7 +133,7 @@ def _parse(x: Tensor, key) -> _Key:
                 parsed.add_range(_slice_range(value, shape[d]))
             else:  # an index tensor: keep the whole dim, index it afterwards
                 parsed.add_range((0, shape[d], 1))
-                parsed.advanced.append((pos, value))
+                parsed.advanced.append((pos, value.to(x.device)))  # a list's index: x's device
             pos += kind != "int"
             d += 1
     return parsed

@@ -91,7 +91,7 @@ def _nll(op: str, logp: Tensor, target: Tensor, weight: Tensor | None, ignore_in
     """The nll_loss op: (loss, total_weight). weight is always passed (ones when None); an
     out-of-range target's IndexError names `op` (cross_entropy reports as itself)."""
     num_classes = logp.shape[0 if logp.ndim == 1 else 1]
-    weight = ones(num_classes) if weight is None else _float(weight)
+    weight = ones(num_classes, device=logp.device) if weight is None else _float(weight)
     try:
         return apply(loss_ops.nll_loss, (logp, target, weight),
                      {"ignore_index": ignore_index, "reduction": reduction})

@@ -81,10 +81,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise TypeError(f"batch_norm: momentum must be a float, got {momentum!r}")
     c = _channels(input)
     # training reads no running statistics (they are updated below, after the op)
-    stats = (zeros(c), ones(c)) if training else (running_mean.contiguous(),
-                                                  running_var.contiguous())
-    inputs = (input.contiguous(),) + stats + (_contiguous(weight, ones(c)),
-                                              _contiguous(bias, zeros(c)))
+    dev = input.device  # defaults are made where the input is
+    stats = (zeros(c, device=dev), ones(c, device=dev)) if training else (
+        running_mean.contiguous(), running_var.contiguous())
+    inputs = (input.contiguous(),) + stats + (_contiguous(weight, ones(c, device=dev)),
+                                              _contiguous(bias, zeros(c, device=dev)))
     out, mean, var = apply(ops.batch_norm, inputs,
                            {"training": int(bool(training)), "eps": float(eps)})
     if training and running_mean is not None and running_var is not None:
@@ -107,8 +108,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     if isinstance(normalized_shape, (int, np.integer)):
         normalized_shape = (normalized_shape,)
     shape = tuple(int(s) for s in normalized_shape)
-    inputs = (input.contiguous(), _contiguous(weight, ones(*shape)),
-              _contiguous(bias, zeros(*shape)))
+    inputs = (input.contiguous(), _contiguous(weight, ones(*shape, device=input.device)),
+              _contiguous(bias, zeros(*shape, device=input.device)))
     out, _, _ = apply(ops.layer_norm, inputs, {"normalized_shape": shape, "eps": float(eps)})
     return out
 

@@ -49,8 +49,10 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
-def _sample(op, shape: tuple, attrs: dict, generator) -> Tensor:
+def _sample(op, shape: tuple, attrs: dict, generator, device=None) -> Tensor:
     state = resolve(generator).draw(math.prod(shape))
+    if device is not None:  # the op runs where its state input is: the same stream on a GPU
+        state = state.to(device)
     return apply(op, (state,), {"size": shape, **attrs})
 
 
@@ -64,7 +66,8 @@ def randn(*size, generator: Generator | None = None, dtype=None, device=None,
     """
     _float_out("randn", dtype)
     shape = _shape("randn", size)
-    return _finish(_sample(ops.normal, shape, {"mean": 0.0, "std": 1.0}, generator), requires_grad)
+    return _finish(_sample(ops.normal, shape, {"mean": 0.0, "std": 1.0}, generator, device),
+                   requires_grad)
 
 
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
@@ -72,7 +75,8 @@ def rand(*size, generator: Generator | None = None, dtype=None, device=None,
     """Samples uniform on [0, 1), shape `size`."""
     _float_out("rand", dtype)
     shape = _shape("rand", size)
-    return _finish(_sample(ops.uniform, shape, {"low": 0.0, "high": 1.0}, generator), requires_grad)
+    return _finish(_sample(ops.uniform, shape, {"low": 0.0, "high": 1.0}, generator, device),
+                   requires_grad)
 
 
 def _randint_args(args: tuple, size) -> tuple:
@@ -101,7 +105,7 @@ def randint(*args, size=None, generator: Generator | None = None, dtype=None, de
     shape = _shape("randint", tuple(size) if isinstance(size, (tuple, list)) else (size,))
     out_dtype = np.dtype(np.int64) if dtype is None else as_dtype(dtype)
     attrs = {"low": int(low), "high": int(high), "dtype": out_dtype.name}
-    return _finish(_sample(ops.randint, shape, attrs, generator), requires_grad)
+    return _finish(_sample(ops.randint, shape, attrs, generator, device), requires_grad)
 
 
 def randn_like(input: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -219,7 +223,7 @@ def _dropout(op: str, input: Tensor, p, training: bool, inplace: bool, mask_shap
         return input
     if p == 1.0:
         return mul_(input, 0.0) if inplace else mul(input, 0.0)
-    keep = wrap(np.array(1.0 - p, _F32))
+    keep = wrap(np.array(1.0 - p, _F32)).to(input.device)  # the mask is drawn on input's device
     shape = tuple(mask_shape)
     mask = apply(ops.bernoulli, (keep, resolve(None).draw(math.prod(shape))), {"size": shape})
     mask = mul(mask, 1.0 / (1.0 - p))

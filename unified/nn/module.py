@@ -13,7 +13,7 @@ from unified.dtypes import as_dtype, float32
 from unified.errors import USER_ERRORS, _package_dirs, attach_location, where
 from unified.grad_mode import no_grad
 from unified.nn import mode_epoch
-from unified.nn.hooks import RemovableHandle
+from unified.nn.hooks import MODULE_TRACKERS, BackwardHook, RemovableHandle
 from unified.nn.parameter import Parameter
 from unified.nn.state_dict import IncompatibleKeys, format_errors, load_tensor
 from unified.tensor import Tensor
@@ -51,6 +51,7 @@ class Module:
         d["_forward_hooks_with_kwargs"] = set()
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define "
@@ -59,7 +60,9 @@ class Module:
     # ---- calling --------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            if self._forward_hooks or self._forward_pre_hooks:
+            if MODULE_TRACKERS.get():
+                return self._call_tracked(args, kwargs)
+            if self._forward_hooks or self._forward_pre_hooks or self._backward_hooks:
                 return self._call_with_hooks(args, kwargs)
             return self.forward(*args, **kwargs)
         except USER_ERRORS as exc:
@@ -67,7 +70,22 @@ class Module:
                 attach_location(exc)
             raise
 
+    def _call_tracked(self, args: tuple, kwargs: dict) -> Any:
+        """A call while debug tools watch module calls (nn/hooks.py MODULE_TRACKERS)."""
+        trackers = MODULE_TRACKERS.get()
+        for tracker in trackers:
+            tracker.enter(self)
+        output = None
+        try:
+            output = self._call_with_hooks(args, kwargs)
+        finally:
+            for tracker in reversed(trackers):
+                tracker.exit(self, output)
+        return output
+
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """Forward pre-hooks, forward, forward hooks, with the full backward hooks' pass-through
+        nodes around inputs and outputs (PyTorch's order); hooks.py has the backward side."""
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -77,6 +95,9 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward_hook = BackwardHook(self, self._backward_hooks) if self._backward_hooks else None
+        if backward_hook is not None:
+            args = backward_hook.setup_input(args)
         output = self.forward(*args, **kwargs)
         for hook_id, hook in list(self._forward_hooks.items()):
             if hook_id in self._forward_hooks_with_kwargs:
@@ -85,6 +106,8 @@ class Module:
                 result = hook(self, args, output)
             if result is not None:
                 output = result
+        if backward_hook is not None:
+            output = backward_hook.setup_output(output)
         return output
 
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
@@ -107,6 +130,23 @@ class Module:
         """
         return _add_hook(self._forward_hooks, self._forward_hooks_with_kwargs, hook, prepend,
                          with_kwargs)
+
+    def register_full_backward_hook(self, hook: Callable, *,
+                                    prepend: bool = False) -> RemovableHandle:
+        """Call `hook(module, grad_input, grad_output)` once the gradients of this module's
+        inputs are computed (PyTorch semantics): grad_input has one entry per positional tensor
+        argument (None where it needs no grad), grad_output one per output tensor. A non-None
+        result replaces grad_input. Inside a traced function it runs while recording only.
+
+        >>> import unified as U
+        >>> layer = U.nn.Linear(2, 1)
+        >>> handle = layer.register_full_backward_hook(
+        ...     lambda m, gin, gout: print(gin[0].shape, gout[0].shape))
+        >>> layer(U.ones(3, 2, requires_grad=True)).sum().backward()
+        (3, 2) (3, 1)
+        >>> handle.remove()
+        """
+        return _add_hook(self._backward_hooks, set(), hook, prepend, False)
 
     # ---- registration ---------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -307,13 +347,22 @@ class Module:
                 param.grad = grad
 
     def to(self, *args: Any, **kwargs: Any) -> "Module":
-        """Move to a device or convert floating-point parameters/buffers to a dtype. Only the
-        CPU device exists in eager mode (another device raises) and float32 is the only
-        floating dtype (float64 is kept as float32, as tensors do)."""
-        device, dtype = _parse_to(args, kwargs)
-        if device is not None and str(device) != "cpu":
-            raise RuntimeError(f"{type(self).__name__}.to: device '{device}' is not available "
-                               "in this build (CPU only)")
+        """Move parameters and buffers (and their grads) to a device in place, keeping each
+        Parameter object (so an optimizer made before or after sees the same tensors), or
+        convert floating-point ones to a dtype: float32 is the only floating dtype (float64 is
+        kept as float32, as tensors do). Devices: unified/devices.py ("cuda" needs CuPy)."""
+        from unified.devices import as_device, device as device_type, move
+
+        moved = [a for a in args if isinstance(a, device_type)]
+        device, dtype = _parse_to(tuple(a for a in args if not isinstance(a, device_type)),
+                                  kwargs)
+        device = moved[0] if moved else device
+        if device is not None:
+            target = as_device(device)
+            for t in list(self.parameters()) + list(self.buffers()):
+                t._data = move(t._data, target)
+                if t.grad is not None:
+                    t.grad._data = move(t.grad._data, target)
         if dtype is not None:
             target = as_dtype(dtype)
             if target != float32:
@@ -322,11 +371,10 @@ class Module:
         return self
 
     def cpu(self) -> "Module":
-        return self
+        return self.to("cpu")
 
     def cuda(self, device: Any = None) -> "Module":
-        raise RuntimeError(f"{type(self).__name__}.cuda(): CUDA is not available in this build "
-                           "(CPU only)")
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> "Module":
         return self

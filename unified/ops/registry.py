@@ -66,6 +66,9 @@ class OpDef:
     # that become p0, p1 of its ew:: function, in order; an attr whose values are strings is
     # (name, {value: float}). None: not fusable. Read by tracer/passes/fuse.py.
     fuse_params: tuple | None = None
+    # the CUDA implementation (unified/ops/gpu/<family>.py: a GpuKernel, fn(xp, *arrays,
+    # **attrs) over CuPy), attached when a device backend is first installed
+    gpu: Any = None
     onnx: Any = None
     onnx_unsupported: str | None = None
     doc: str = ""
