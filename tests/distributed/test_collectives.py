@@ -36,13 +36,6 @@ def test_collectives_on_two_ranks_match_numpy(tmp_path):
         assert "slot 0 already has an all-reduce in flight" in message
 
 
-@pytest.fixture
-def local_world():
-    if not dist.is_initialized():
-        dist.init(backend="local")
-    yield
-
-
 def test_a_local_world_is_one_rank_and_collectives_are_identities(local_world):
     assert (dist.get_rank(), dist.get_world_size()) == (0, 1)
     x = U.tensor([[1.0, -2.0], [3.0, 4.0]])

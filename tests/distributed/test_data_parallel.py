@@ -55,13 +55,6 @@ def test_two_ranks_match_one_process_on_the_global_batch(tmp_path):
 
 
 # ---- one process (a local world): structure --------------------------------------------------
-@pytest.fixture
-def local_world():
-    if not dist.is_initialized():
-        dist.init(backend="local")
-    yield
-
-
 def mlp():
     U.manual_seed(0)
     return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))

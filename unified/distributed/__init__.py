@@ -9,7 +9,8 @@ Run with `python -m unified.distributed.launch -n 2 train.py`. The process group
 process_group.py, collectives in collectives.py (registered ops: unified/ops/collective.py),
 DataParallel in data_parallel.py, the sampler in sampler.py, SyncBatchNorm in
 sync_batchnorm.py, rank-aware printing and checkpoints in rank_io.py, fault handling in
-faults.py and consistency.py, the launcher in launch.py."""
+faults.py, watchdog.py (a rank that leaves early) and consistency.py, GPU collectives on NCCL
+in nccl.py, the launcher in launch.py."""
 
 from unified.distributed.collectives import (
     all_gather,

@@ -1,7 +1,8 @@
 """MPI through mpi4py, handed to the C++ communicator (core_cpp/src/comm.cpp) without a
 compile-time MPI dependency: the addresses of the MPI functions in the libmpi that mpi4py
 loaded (looked up with ctypes in mpi4py's extension module, whose dependencies include
-libmpi) and the integer handles of a duplicate of COMM_WORLD, the datatypes and the ops.
+libmpi) and the integer handles of a duplicate of COMM_WORLD, the datatypes and the ops
+(the blocking calls optionally through the watchdog's trampolines, watchdog.py).
 Imported only by unified.distributed.init(); mpi4py and an MPI library (the `mpich` wheel:
 `pip install unified[dist]`) are optional dependencies."""
 
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any
+from typing import Any, Callable
 
 FUNCTIONS = ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait", "MPI_Test", "MPI_Bcast",
              "MPI_Allgather", "MPI_Reduce_scatter_block", "MPI_Barrier")
+# the calls that wait for the other ranks: routed through watchdog.wrap when it is on
+BLOCKING = ("MPI_Allreduce", "MPI_Wait", "MPI_Bcast", "MPI_Allgather",
+            "MPI_Reduce_scatter_block", "MPI_Barrier")
 _U64 = 1 << 64
 
 
@@ -52,8 +56,11 @@ def _library(mpi: Any) -> ctypes.CDLL:
                        f"in {mpi.__file__} or a mapped libmpi")
 
 
-def config(mpi: Any, comm: Any) -> dict[str, Any]:
-    """The `_core.set_comm` configuration for communicator `comm`."""
+def config(mpi: Any, comm: Any, wrap: Callable[[str, int, Any], int] | None = None
+           ) -> dict[str, Any]:
+    """The `_core.set_comm` configuration for communicator `comm`. With `wrap`, each
+    BLOCKING function's address is `wrap(name, address, ctypes type of a handle)` instead
+    (watchdog.wrap: a trampoline that releases the GIL while MPI waits)."""
     lib = _library(mpi)
     sizes = {mpi._sizeof(t) for t in (mpi.Comm, mpi.Datatype, mpi.Op)}
     if len(sizes) != 1:
@@ -68,8 +75,11 @@ def config(mpi: Any, comm: Any) -> dict[str, Any]:
         "sum": _signed(mpi._handleof(mpi.SUM)), "max": _signed(mpi._handleof(mpi.MAX)),
         "min": _signed(mpi._handleof(mpi.MIN)), "in_place": _signed(int(mpi.IN_PLACE) % _U64),
     }
+    handle = ctypes.c_int64 if cfg["handle_bytes"] == 8 else ctypes.c_int32
     for name in FUNCTIONS:
         cfg[name] = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        if wrap is not None and name in BLOCKING:
+            cfg[name] = wrap(name, cfg[name], handle)
     return cfg
 
 

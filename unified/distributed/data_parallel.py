@@ -13,7 +13,11 @@ ranks before the optimizer reads them, so N ranks x batch B train like one proce
     index order on every rank, as MPI requires of non-blocking collectives.
  4. When the backward ends (autograd.queue_callback), buckets not started yet are started
     (a parameter without a gradient contributes zeros), then each is `all_reduce_wait`ed and
-    split back: `.grad` of every parameter becomes its slice of the averaged bucket. Waiting
+    split back: `.grad` of every parameter becomes its slice of the averaged bucket. Each
+    bucket also carries one flag per parameter (1 where this rank has a gradient), averaged
+    with it: a parameter no rank has a gradient for keeps `.grad` None, as in one process
+    (zeros stand in only where some ranks have one). Traced, the flags are constants of the
+    graph and the graph check (below) makes them the same on every rank. Waiting
     at the end of backward (as DDP does) keeps the overlap with backward and makes `.grad`
     final for whatever runs before optimizer.step() (gradient clipping reads it).
  5. `no_sync()` skips 3-4: gradients accumulate locally and the next synced backward
@@ -21,8 +25,9 @@ ranks before the optimizer reads them, so N ranks x batch B train like one proce
 In a traced step these are ordinary recorded ops: the plan starts each bucket's all-reduce
 where backward produced it and waits at the end of backward. The first backward also checks
 that every rank recorded the same graph so far (consistency.check_graph).
-Limits: float32 parameters; a parameter no rank computes a gradient for gets a zero gradient
-(torch leaves it None); buffers are broadcast from rank 0 at every forward
+Parameters on a GPU take the same path on NCCL (nccl.py): each bucket's all-reduce runs on a
+communication stream while backward kernels run on the current one.
+Limits: float32 parameters; buffers are broadcast from rank 0 at every forward
 (broadcast_buffers=True), one collective per buffer dtype."""
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import contextlib
 import types
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from unified.autograd import queue_callback
 from unified.distributed import consistency, process_group
@@ -56,6 +63,7 @@ class _Bucket:
         self.numel = numel
         self.ready = 0
         self.token = None
+        self.present: list[bool] = []  # which params had a gradient here when it started
 
 
 def make_buckets(params: list, cap_bytes: int, first_slot: int) -> list[_Bucket]:
@@ -163,14 +171,17 @@ class DataParallel(Module):
             self._next_start += 1
 
     def _start(self, bucket: _Bucket) -> None:
-        from unified.creation import zeros_like
+        from unified.creation import tensor, zeros_like
         from unified.functional import cat
 
+        bucket.present = [p.grad is not None for p in bucket.params]
         with no_grad():
             grads = [(p.grad if p.grad is not None else zeros_like(p)).reshape(-1)
                      for p in bucket.params]
-            flat = cat(grads) if len(grads) > 1 else grads[0]
-            bucket.token = all_reduce_start(flat, bucket.slot, op="mean")
+            where = bucket.params[0].device  # GPU parameters: NCCL all-reduces (nccl.py)
+            flags = tensor(np.array(bucket.present, dtype=np.float32),
+                           device=None if where == "cpu" else where)
+            bucket.token = all_reduce_start(cat(grads + [flags]), bucket.slot, op="mean")
 
     def _finish(self) -> None:
         """Step 4 (at the end of backward)."""
@@ -179,11 +190,15 @@ class DataParallel(Module):
             consistency.check_graph(_recording_so_far(), "DataParallel")
         for bucket in self._buckets[self._next_start:]:
             self._start(bucket)
+        tracing = _recording_so_far().input_positions != ["eager"]
         with no_grad():
             for bucket in self._buckets:
-                flat = all_reduce_wait(bucket.token, (bucket.numel,))
-                for p, (offset, numel) in zip(bucket.params, bucket.offsets):
-                    p.grad = flat[offset:offset + numel].view(p.shape)
+                flat = all_reduce_wait(bucket.token, (bucket.numel + len(bucket.params),))
+                # traced: the flags are the same on every rank (check_graph); eager: any rank's
+                present = (bucket.present if tracing
+                           else (flat[bucket.numel:].numpy() > 0).tolist())
+                for p, (offset, numel), some in zip(bucket.params, bucket.offsets, present):
+                    p.grad = flat[offset:offset + numel].view(p.shape) if some else None
                 bucket.token = None
                 bucket.ready = 0
         self._next_start = 0

@@ -4,7 +4,8 @@ threading.excepthook so that an uncaught exception prints its traceback, then
 "rank N failed: <error>", notes the failure for the launcher and calls
 MPI_Abort(COMM_WORLD, 1), which makes mpiexec stop every rank. `fail()` is the same path for
 the launcher's bootstrap (_bootstrap.py), which also catches `sys.exit(nonzero)` (an exit code
-Python's excepthook never sees). A rank killed by a signal is handled by mpiexec itself.
+Python's excepthook never sees). A rank killed by a signal is handled by mpiexec itself; a
+rank that ends cleanly while others wait for it, by watchdog.py.
 Start-up consistency checks between ranks are in consistency.py."""
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def fail(rank: int, message: str) -> None:
+def fail(rank: int, message: str, culprit: int | None = None) -> None:
     """Report `message` as rank `rank`'s failure and abort every rank (does not return when
-    MPI is up)."""
+    MPI is up). With `culprit`, rank `rank` noticed that rank `culprit` failed (watchdog.py):
+    the report and the launcher's note name the culprit."""
+    if culprit is not None:
+        message, rank = f"{message} (noticed by rank {rank})", culprit
     line = f"rank {rank} failed: {message}"
     print(line, file=sys.stderr, flush=True)
     if FAILURE_DIR[0]:

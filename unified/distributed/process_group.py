@@ -3,7 +3,7 @@ _mpi.py) and hands the communicator to the C++ collective kernels; `get_rank()`,
 `get_world_size()`, `is_initialized()`, `destroy_process_group()`. Rank and world size come
 from MPI, so a script runs the same under `python -m unified.distributed.launch`, a user's
 own `mpirun`/`srun`, or alone (a world of one). Collectives are in collectives.py, fault
-handling in faults.py."""
+handling in faults.py and watchdog.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from unified import _core
-from unified.distributed import _mpi, faults
+from unified.distributed import _mpi, faults, watchdog
+from unified.distributed import nccl as nccl_backend
 
 log = logging.getLogger("unified.distributed")
 
@@ -30,11 +31,15 @@ class _World:
 _WORLD = _World()
 
 
-def init(backend: str | None = None) -> None:
+def init(backend: str | None = None, nccl: bool | None = None) -> None:
     """Join the process group. backend "mpi" (rank and size from the MPI launcher), "local"
     (a world of one process, no MPI), or None: "mpi" when mpi4py is installed, else "local"
-    unless an MPI launcher started this process. Installs the fault handler (faults.py) so a
-    rank that raises stops every rank. Calling it again does nothing.
+    unless an MPI launcher started this process. On MPI, collectives of GPU tensors use NCCL
+    (nccl.py): `nccl` None uses it when every rank has CuPy, NCCL and a GPU, True requires
+    it (an error at the first GPU collective otherwise), False never uses it. Installs the
+    fault handler (faults.py) so a rank that raises stops every rank, and the watchdog
+    (watchdog.py) so a rank that leaves early stops the ranks waiting for it. Calling it
+    again does nothing.
 
     >>> import unified.distributed as dist
     >>> dist.init(backend="local")
@@ -57,10 +62,13 @@ def init(backend: str | None = None) -> None:
     else:
         mpi = _mpi.import_mpi()
         comm = mpi.COMM_WORLD.Dup()  # our own context: user MPI traffic cannot interleave
-        _core.set_comm(_mpi.config(mpi, comm))
+        watching = comm.Get_size() > 1 and watchdog.supported(mpi)
+        _core.set_comm(_mpi.config(mpi, comm, watchdog.wrap if watching else None))
         _WORLD.comm = comm
         _WORLD.rank, _WORLD.size = comm.Get_rank(), comm.Get_size()
         faults.install(_WORLD.rank)
+        watchdog.start(mpi, _WORLD.rank, _WORLD.size)
+        nccl_backend.install(mpi, comm, nccl)
     _WORLD.backend = backend
     log.debug("rank %d of %d joined (%s)", _WORLD.rank, _WORLD.size, backend)
 
@@ -78,9 +86,12 @@ def _default_backend() -> str:
 
 
 def destroy_process_group() -> None:
-    """Leave the group: the collective kernels have no communicator afterwards."""
+    """Leave the group: the collective kernels have no communicator afterwards, and the
+    other ranks are told (a rank still waiting in a collective then stops, watchdog.py)."""
     if _WORLD.backend is None:
         return
+    watchdog.leave(1)
+    nccl_backend.uninstall()
     _core.clear_comm()
     if _WORLD.comm is not None:
         _WORLD.comm.Free()
