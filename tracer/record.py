@@ -42,7 +42,9 @@ class Recording:
     initial: list[np.ndarray]  # per param node: its value when first seen
     out_spec: Any
     guards: list[guards.Guard]
-    grads: list[tuple[Tensor, Any]]  # (owner, None | "keep" | output index)
+    # (owner, None | "keep" | output index): the owner is a state tensor, or the int position of
+    # an argument in the flattened call arguments (each call brings its own argument tensors)
+    grads: list[tuple[Tensor | int, Any]]
     input_writes: list[tuple[int, int]]  # (flat argument position, output index)
     rng: list[tuple[Node, int]]  # generator-state input nodes, offset from the call's start
     rng_advance: int = 0
@@ -218,12 +220,18 @@ class Recorder:
             return (dict, list(value.keys()), [self._spec(v, outputs) for v in value.values()])
         return ("py", value)
 
-    def _grads(self, outputs: list[Ref]) -> list[tuple[Tensor, Any]]:
+    def _grads(self, outputs: list[Ref]) -> list[tuple[Tensor | int, Any]]:
         """What each leaf that requires grad holds in .grad at the end of the call."""
-        owners = {id(t): t for t in self.state + self.flat if t.requires_grad}
+        owners: dict[int, tuple[Tensor, Tensor | int]] = {}
+        for t in self.state:
+            if t.requires_grad:
+                owners[id(t)] = (t, t)
+        for position, t in enumerate(self.flat):
+            if t.requires_grad and id(t) not in owners:
+                owners[id(t)] = (t, position)
         grads = []
-        for owner in owners.values():
-            g = owner.grad
+        for tensor, owner in owners.values():
+            g = tensor.grad
             entry = None if g is None else self.env.get(id(g._data))
             first = None if g is None else self.first.get(id(g._data))
             if g is None:
@@ -354,4 +362,4 @@ def _freeze(rec: Recording, fresh: list[int]) -> None:
     rec.state = [rec.state[i] for i in keep]
     rec.arrays = [rec.arrays[i] for i in keep]
     rec.initial = [rec.initial[i] for i in keep]
-    rec.grads = [(o, a) for o, a in rec.grads if id(o) not in dropped]
+    rec.grads = [(o, a) for o, a in rec.grads if isinstance(o, int) or id(o) not in dropped]

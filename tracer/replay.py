@@ -126,7 +126,7 @@ class PlanReplay:
         extra = outputs[self.n_outputs:]
         return Result(tensors, list(zip(self.write_params, extra)), self.write_params)
 
-    def release_grads(self, rec: Recording) -> None:
+    def release_grads(self, rec: Recording, flat: list[Tensor]) -> None:
         """Before a run without guards: drop each .grad the run replaces (as eager's zero_grad
         does). Before the first run, a dropped gradient that fits (a plain C-contiguous array
         of the output's shape and dtype, owning its data, no state's memory) becomes the
@@ -135,6 +135,7 @@ class PlanReplay:
         for owner, action in rec.grads:
             if action == "keep":
                 continue
+            owner = grad_owner(owner, flat)
             old, owner.grad = owner.grad, None
             if action in self.grad_outputs and action not in self.kept:
                 if taken is None:
@@ -154,16 +155,22 @@ def _fits(t: Tensor | None, meta: Any, taken: set[int]) -> bool:
             and a.dtype == np.dtype(meta.dtype) and id(a) not in taken)
 
 
-def release_grads(rec: Recording, backend: str, name: str) -> None:
+def grad_owner(owner: Tensor | int, flat: list[Tensor]) -> Tensor:
+    """The tensor whose .grad a Recording.grads entry sets: a state tensor, or this call's
+    argument at that flat position."""
+    return flat[owner] if isinstance(owner, int) else owner
+
+
+def release_grads(rec: Recording, flat: list[Tensor], backend: str, name: str) -> None:
     """trace.py calls this before a replay without guards: the .grad tensors the run replaces
     are freed first (or, by the plan, reused as its persistent gradient buffers)."""
     runner = None if gpu_replay.replay_backend(rec, []) else compiled(rec, backend, name)
     if isinstance(runner, PlanReplay):
-        runner.release_grads(rec)
+        runner.release_grads(rec, flat)
         return
     for owner, action in rec.grads:
         if action != "keep":
-            owner.grad = None
+            grad_owner(owner, flat).grad = None
 
 
 def _persistent_grads(rec: Recording) -> list[int]:

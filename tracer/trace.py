@@ -52,8 +52,8 @@ class Traced:
     eagerly. A replay runs the variant's lowered C++ plan (backend="plan", the default; the
     pass pipeline and lowering run once per variant) or the node-by-node interpreter
     (backend="interpret", also the fallback for a graph the plan cannot run). It updates
-    parameters, buffers and optimizer state in place, sets each
-    parameter's `.grad` to the recorded step's value (or None, as the step left it; a new
+    parameters, buffers and optimizer state in place, sets each parameter's and each tensor
+    argument's `.grad` to the recorded step's value (or None, as the step left it; a new
     gradient lives in a buffer the variant reuses on every replay, see replay.py), draws its
     random numbers from the default generator as eager would, and returns
     tensors without autograd history. Python side effects (prints, appends, attribute writes
@@ -190,7 +190,7 @@ class Traced:
             if t._data is not array:
                 return _Miss("a captured tensor's data was replaced (.data = ...)")
         if not rec.guards:  # the run replaces these .grad tensors: free them first (as
-            replay.release_grads(rec, self.backend, self.__name__)  # zero_grad does)
+            replay.release_grads(rec, flat, self.backend, self.__name__)  # zero_grad does)
         try:
             result = replay.run(rec, flat, self.backend, self.__name__)
         except USER_ERRORS as exc:
@@ -218,7 +218,7 @@ class Traced:
             version_counter(flat[position])[0] += 1
         for owner, action in rec.grads:
             if action != "keep":
-                owner.grad = None if action is None else outputs[action]
+                replay.grad_owner(owner, flat).grad = None if action is None else outputs[action]
         if rec.rng_advance:
             default_generator.draw(rec.rng_advance)
 

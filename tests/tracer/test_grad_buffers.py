@@ -136,3 +136,25 @@ def test_plot_memory_without_matplotlib_names_the_install(monkeypatch, tmp_path)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         f.plot_memory(tmp_path / "plan.png")
     assert not (tmp_path / "plan.png").exists()
+
+
+def test_each_calls_own_argument_gets_its_grad_on_replay():
+    # the recording's argument tensors are not the ones a replay is called with: .grad must go
+    # to this call's argument (a bug once left it on the first call's tensor)
+    U.manual_seed(3)
+    w = U.randn(4, requires_grad=True)
+
+    def step(x):
+        loss = (x * x * w).sum()
+        loss.backward()
+        return loss
+
+    traced = U.trace(step)
+    for k in range(5):
+        x_np = np.random.default_rng(k).standard_normal(4).astype(np.float32)
+        x = U.tensor(x_np, requires_grad=True)
+        w.grad = None
+        traced(x)
+        assert x.grad is not None, f"call {k}: x.grad is None"
+        np.testing.assert_allclose(x.grad.numpy(), 2 * x_np * w.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(w.grad.numpy(), x_np * x_np, rtol=1e-6)
