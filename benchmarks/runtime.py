@@ -1,15 +1,19 @@
 """Edge runtime benchmark (issue 6): the digits CNN and the ResNet-style CNN of
 benchmarks/export.py at batch 1. Latency: `unified-run` (the standalone C++ runtime, 1 thread,
 median of urt_run) against onnxruntime (1 thread, on our ONNX export, run through IO binding so
-that no Python-side copy is timed), measured in the same run. Sizes: the trimmed runtime
-executable for each model (stripped, the default size build of `unified build-runtime`), the
-full runtime (every kernel, same build) and onnxruntime's C library as pip installs it.
+that no Python-side copy is timed), interleaved: --rounds rounds of (unified-run, onnxruntime)
+per model, each a median over --iters runs; the table gives the median over rounds of each and
+of the per-round ratio, and the load average (other processes skew both sides). Sizes: the
+trimmed runtime executable for each model (stripped), the full runtime (every kernel, same
+build) and onnxruntime's C library as pip installs it.
 
-    python benchmarks/runtime.py [--build-dir build/runtime_bench] [--iters 500]
+    python benchmarks/runtime.py [--build-dir build/runtime_bench] [--iters 500] [--rounds 5]
 
-Builds are kept in --build-dir (incremental on a second run). The latency runtime is a speed
-build for this machine (-O2 -march=native, like unified._core; onnxruntime picks its kernels
-for this machine at run time too)."""
+Two builds, named in the tables (mobile/CMakeLists.txt): latency comes from the speed build
+(-O3 -march=native like unified._core, OpenMP, every kernel; onnxruntime also picks its
+kernels for this machine at run time); sizes from the size build `unified build-runtime` makes
+by default (-Os, LTO, compact kernels, packed relocations, no RELRO, OpenMP on). Builds are
+kept in --build-dir (incremental on a second run)."""
 
 from __future__ import annotations
 
@@ -47,6 +51,10 @@ def export_models(folder: str) -> dict[str, tuple[str, str, np.ndarray]]:
     return out
 
 
+SPEED_BUILD = "speed build: -O3 -march=native, OpenMP, every kernel"
+SIZE_BUILD = "size build: -Os, LTO, compact kernels, OpenMP"
+
+
 def unified_run_ms(exe: str, bundle: str, x_path: str, iters: int) -> float:
     proc = subprocess.run([exe, bundle, "--input", x_path, "--iters", str(iters), "--warmup",
                            str(max(10, iters // 10)), "--threads", "1", "--json"],
@@ -54,7 +62,9 @@ def unified_run_ms(exe: str, bundle: str, x_path: str, iters: int) -> float:
     return json.loads(proc.stdout)["latency_ms"]["median"]
 
 
-def onnxruntime_ms(onnx_path: str, x: np.ndarray, iters: int) -> float | None:
+def onnxruntime_runner(onnx_path: str, x: np.ndarray):
+    """A function(iters) -> median ms of one onnxruntime session (1 thread, IO binding), or
+    None when onnxruntime is not installed."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -66,9 +76,27 @@ def onnxruntime_ms(onnx_path: str, x: np.ndarray, iters: int) -> float | None:
     binding = sess.io_binding()
     binding.bind_cpu_input(sess.get_inputs()[0].name, x)
     binding.bind_output(sess.get_outputs()[0].name, "cpu")
-    median, _ = timeit(lambda: sess.run_with_iobinding(binding), repeats=iters,
-                       warmup=max(10, iters // 10))
-    return median * 1e3
+
+    def run(iters: int) -> float:
+        median, _ = timeit(lambda: sess.run_with_iobinding(binding), repeats=iters,
+                           warmup=max(10, iters // 10))
+        return median * 1e3
+
+    return run
+
+
+def interleaved(ours, theirs, rounds: int) -> tuple[float, float | None, float | None]:
+    """Medians over `rounds` alternating calls of ours() and theirs() (None: no peer), and the
+    median of the per-round ratios."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(ours())
+        if theirs is not None:
+            b.append(theirs())
+    if not b:
+        return float(np.median(a)), None, None
+    return (float(np.median(a)), float(np.median(b)),
+            float(np.median(np.array(a) / np.array(b))))
 
 
 def onnxruntime_library() -> tuple[str, int] | None:
@@ -84,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "build", "runtime_bench"))
     parser.add_argument("--iters", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     from unified.mobile import build_runtime
 
@@ -100,22 +129,27 @@ def main() -> None:
             sizes["unified-run, full (every kernel)"] = rt.unified_run_full.stat().st_size
         x_path = os.path.join(folder, f"{name}_x.npy")
         np.save(x_path, x)
-        latency[name] = (unified_run_ms(str(fast.unified_run), bundle, x_path, args.iters),
-                         onnxruntime_ms(onnx_path, x, args.iters))
+        peer = onnxruntime_runner(onnx_path, x)
+        latency[name] = interleaved(
+            lambda: unified_run_ms(str(fast.unified_run), bundle, x_path, args.iters),
+            None if peer is None else (lambda: peer(args.iters)), args.rounds)
     lib = onnxruntime_library()
     if lib:
         sizes[f"onnxruntime {lib[0]} (pip)"] = lib[1]
 
     print(header("edge runtime at batch 1, 1 thread: median ms per run"))
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"# {SPEED_BUILD}; {args.rounds} interleaved rounds of {args.iters} runs each; "
+          f"load average {load}")
     rows = []
-    for name, (ours, ort_ms) in latency.items():
-        ratio = None if ort_ms is None else ours / ort_ms
+    for name, (ours, ort_ms, ratio) in latency.items():
         rows.append([name, fmt(ours, 4), fmt(ort_ms, 4), fmt(ratio)])
     print_table(["model", "unified-run", "onnxruntime", "unified/ort"], rows)
-    print("# target: unified/ort <= 1.0")
+    print("# target: unified/ort <= 1.0 (the ratio is the median of the per-round ratios)")
+    print(f"# sizes: unified-run from the {SIZE_BUILD}")
     print_table(["executable or library (stripped)", "bytes", "KiB"],
                 [[k, f"{v:,}", f"{v / 1024:.1f}"] for k, v in sizes.items()])
-    print("# target: the trimmed runtime for the digits CNN <= 150 KB")
+    print("# target: the trimmed runtime for the digits CNN <= 150 KB (150,000 bytes)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,11 @@ Loading: the bytes (mmap of a path, or a bytes-like) go to `_core.Bundle`, which
 everything it needs to run safely; then each step is re-checked against its op's shape
 inference (the C++ kernels trust shapes to agree) and the output structure is parsed. Any
 problem is a BundleError naming the file and the field.
-Limits: v1 runs at the recorded shapes only (dynamic axes are recorded for later versions).
+Dynamic batch: save_bundle(..., dynamic_batch=True) writes format 2 (export/bundle_dynamic.py
+fits how every integer of the plan moves with the batch N); `Bundle.run` re-plans in C++
+(core_cpp/bundle/bundle_batch.cpp) when the inputs' batch changes.
+Limits: without dynamic_batch a bundle runs at the recorded shapes only (dynamic_axes are
+recorded, not used).
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ import unified
 from unified import _core
 from unified._atomic import atomic_write
 from unified.errors import BundleError, ExportError
-from unified.export.bundle_encode import (FORMAT_VERSION, MAGIC, PREAMBLE_BYTES, DataSection,
-                                          Encoder, align)
+from unified.export.bundle_dynamic import BatchPlan, example_batch, fit_batch
+from unified.export.bundle_encode import (FORMAT_VERSION, FORMAT_VERSION_DYNAMIC, MAGIC,
+                                          PREAMBLE_BYTES, DataSection, Encoder, align)
 from unified.export.freeze import InferenceGraph, _flat_tensors, inference_graph
 from unified.grad_mode import no_grad
 from unified.ops.registry import TensorMeta, lookup
@@ -60,18 +65,34 @@ _DYNAMIC = dict[str, dict[int, str]]
 def save_bundle(fn: Callable[..., Any], example: Sequence[Any] | Tensor, path: str | os.PathLike,
                 *, metadata: dict[str, Any] | None = None, references: Any = "example",
                 dynamic_axes: _DYNAMIC | None = None,
-                output_names: Sequence[str] | None = None) -> None:
+                output_names: Sequence[str] | None = None, dynamic_batch: bool = False,
+                max_batch: int | None = None) -> None:
     """Write `fn` traced on `example` to the bundle file `path` (steps 1-4 above).
 
     metadata: your key -> value pairs (each value JSON-encodable; lists survive), read back as
     `Bundle.metadata`. references: "example" stores the example and its eager outputs; a list
     of argument tuples stores each with its eager outputs; None stores none.
-    dynamic_axes: {input or output name: {axis: symbol}}, recorded for later versions."""
+    dynamic_axes: {input or output name: {axis: symbol}}, recorded only (format 1).
+    dynamic_batch: the bundle runs at any batch N in 1..max_batch (default 4096), dim 0 of
+    every tensor argument (format 2; export/bundle_dynamic.py says which graphs can)."""
+    example = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    if dynamic_batch:  # before recording: a mismatch would fail there less clearly
+        example_batch(example, f"save_bundle({getattr(fn, '__name__', type(fn).__name__)})")
     ig = inference_graph(fn, example, output_names=output_names)
-    lowered = pipeline.compile(ig.graph).lowered
+    exe = pipeline.compile(ig.graph)
+    lowered = exe.lowered
     if lowered.params:
         raise ExportError(f"save_bundle({ig.name}): the frozen graph still has state inputs")
     pairs = _reference_pairs(fn, ig, references)
+    batch = None
+    if dynamic_batch:
+        if dynamic_axes:
+            raise ValueError("save_bundle: give dynamic_batch or dynamic_axes, not both "
+                             "(dynamic_batch names the batch axes 'N' itself)")
+        batch = fit_batch(fn, example, output_names, max_batch, (ig, exe))
+        dynamic_axes = _batch_axes(ig, batch)
+    elif max_batch is not None:
+        raise ValueError("save_bundle: max_batch needs dynamic_batch=True")
     dynamic = _check_dynamic(ig, dynamic_axes or {})
     user = _user_metadata(metadata or {})
     data = DataSection()
@@ -79,14 +100,14 @@ def save_bundle(fn: Callable[..., Any], example: Sequence[Any] | Tensor, path: s
     const_end = data.nbytes
     ref_slots = [([data.add(a) for a in ins], [data.add(a) for a in outs]) for ins, outs in pairs]
     structure = json.dumps(_structure_json(ig.out_spec))
-    core = Encoder(ig, lowered, dynamic, consts, structure).finish(
+    core = Encoder(ig, lowered, dynamic, consts, structure, batch).finish(
         (0, const_end, data.crc32(const_end)), None, [])
     digest = hashlib.sha256(core)
     for chunk in data.chunks(const_end):
         digest.update(chunk)
     meta = {"framework_version": unified.__version__, "created_utc": _utc_now(),
             "content_hash": digest.hexdigest(), "name": ig.name}
-    encoder = Encoder(ig, lowered, dynamic, consts, structure)
+    encoder = Encoder(ig, lowered, dynamic, consts, structure, batch)
     crc = data.crc32()
     # data.offset depends on the buffer's size; the field has a fixed width (every scalar is
     # written), so a second pass with the right offset gives a buffer of the same size
@@ -95,7 +116,8 @@ def save_bundle(fn: Callable[..., Any], example: Sequence[Any] | Tensor, path: s
     buf = encoder.finish((start, data.nbytes, crc), (meta, user), ref_slots)
     if align(PREAMBLE_BYTES + len(buf)) != start:
         raise RuntimeError("save_bundle: the FlatBuffer changed size between passes")
-    preamble = MAGIC + struct.pack("<IQI", FORMAT_VERSION, len(buf), zlib.crc32(buf))
+    version = FORMAT_VERSION if batch is None else FORMAT_VERSION_DYNAMIC
+    preamble = MAGIC + struct.pack("<IQI", version, len(buf), zlib.crc32(buf))
     with atomic_write(path) as f:
         f.write(preamble.ljust(PREAMBLE_BYTES, b"\0"))
         f.write(buf)
@@ -106,6 +128,21 @@ def save_bundle(fn: Callable[..., Any], example: Sequence[Any] | Tensor, path: s
 
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _batch_axes(ig: InferenceGraph, batch: BatchPlan) -> _DYNAMIC:
+    """Every dim moving with the batch, named 'N' (or 'a*N+b' when it is not N itself)."""
+    axes: _DYNAMIC = {}
+    for side, arrays, names in (("inputs", ig.example_inputs, ig.input_names),
+                                ("outputs", ig.example_outputs, ig.output_names)):
+        for k, (name, array) in enumerate(zip(names, arrays)):
+            for d, size in enumerate(array.shape):
+                a = batch.slope(f"{side}[{k}].shape[{d}]")
+                if a:
+                    b = size - a * batch.saved
+                    symbol = "N" if (a, b) == (1, 0) else f"{a}*N{b:+d}" if b else f"{a}*N"
+                    axes.setdefault(name, {})[d] = symbol
+    return axes
 
 
 def _reference_pairs(fn: Callable[..., Any], ig: InferenceGraph,
@@ -237,12 +274,52 @@ class Bundle:
     def num_references(self) -> int:
         return len(self._core.references)
 
+    @property
+    def batch(self) -> int | None:
+        """The batch the plan runs at now (a bundle saved with dynamic_batch=True runs at any
+        batch 1..max_batch: `run` re-plans when the inputs' batch changes); None when fixed."""
+        return self._core.batch[0] or None
+
+    @property
+    def max_batch(self) -> int | None:
+        return self._core.batch[1] or None
+
     def run(self, *inputs: Any) -> list[np.ndarray]:
         """The flat outputs (new arrays) for `inputs` (Tensors or arrays, in input order)."""
         arrays = [np.ascontiguousarray(a._data if isinstance(a, Tensor) else a) for a in inputs]
+        if len(arrays) == len(self._inputs):
+            self._select_batch(arrays)
         _check_arrays(f"bundle {self.name}", self.input_names, arrays,
-                      [(s[2], np.dtype(s[1])) for s in self._inputs])
+                      [(s[2], np.dtype(s[1])) for s in self._inputs],
+                      [s[3] for s in self._inputs] if self.batch is not None else None)
         return self._run(arrays)
+
+    def _select_batch(self, arrays: list[np.ndarray]) -> None:
+        """Re-plan at the inputs' batch (the dims their specs name 'N'), which must agree."""
+        if self.batch is None:
+            return
+        seen = {}
+        for (name, _, shape, dynamic), a in zip(self._inputs, arrays):
+            for axis, symbol in dynamic.items():
+                if symbol == "N" and a.ndim == len(shape):
+                    seen[name] = a.shape[axis]
+        sizes = set(seen.values())
+        if len(sizes) > 1:
+            raise ValueError(f"bundle {self.name}: the inputs' batch sizes differ ("
+                             + ", ".join(f"{k}: {v}" for k, v in seen.items())
+                             + "); all batch-dynamic inputs must agree")
+        if not sizes or sizes == {self.batch}:
+            return
+        n = sizes.pop()
+        if not 1 <= n <= (self.max_batch or 0):
+            raise ValueError(f"bundle {self.name}: batch {n} is outside 1..{self.max_batch} "
+                             "(save_bundle max_batch)")
+        try:
+            self._core.set_batch(n)
+        except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+            raise BundleError(f"{self.name}: {exc}") from None  # C++ says "bundle: ..."
+        self._inputs, self._outputs = self._core.inputs, self._core.outputs
+        self._check_steps()  # the op's shape inference agrees at this batch too
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         # the inputs are checked, so a kernel refusing its step is the file's fault
@@ -264,6 +341,7 @@ class Bundle:
                               "references=None)")
         worst = 0.0
         for k, (inputs, expected) in enumerate(refs):
+            self._select_batch(list(inputs))  # references are at the saved batch
             for name, got, want in zip(self.output_names, self._run(list(inputs)),
                                        expected):
                 got, want = got.astype(np.float64), want.astype(np.float64)
@@ -295,6 +373,8 @@ class Bundle:
         consts = self._core.consts
         lines.append(f"constants: {len(consts)}, {sum(c[3] for c in consts):,} bytes")
         lines.append(f"arena: {self.arena_bytes:,} bytes planned")
+        if self.batch is not None:
+            lines.append(f"batch: dynamic, N in 1..{self.max_batch} (now {self.batch})")
         lines.append(f"kernels ({len(self.kernels)}): {', '.join(self.kernels)}")
         user = [(k, v) for k, v in md.items() if k not in RESERVED_KEYS]
         lines.append("metadata:" if user else "metadata: none")
@@ -362,18 +442,23 @@ class Bundle:
 
 
 def _check_arrays(where: str, names: list[str], arrays: list[np.ndarray],
-                  specs: list[tuple[tuple[int, ...], np.dtype]]) -> None:
+                  specs: list[tuple[tuple[int, ...], np.dtype]],
+                  dynamic: list[dict[int, str]] | None = None) -> None:
     """The inputs' count, dtypes and shapes against the recorded ones, with a clear error."""
     if len(arrays) != len(specs):
         raise TypeError(f"{where}: takes {len(specs)} inputs ({', '.join(names)}), got "
                         f"{len(arrays)}")
-    for name, a, (shape, dtype) in zip(names, arrays, specs):
+    for k, (name, a, (shape, dtype)) in enumerate(zip(names, arrays, specs)):
         if a.dtype != dtype:
             raise TypeError(f"{where}: input {name!r} must be {dtype.name}, got {a.dtype.name}")
+        if tuple(a.shape) != tuple(shape) and dynamic is not None:
+            dims = ", ".join(dynamic[k].get(i, str(d)) for i, d in enumerate(shape))
+            raise ValueError(f"{where}: takes input {name!r} of shape [{dims}], got "
+                             f"{tuple(a.shape)} (only the batch may change)")
         if tuple(a.shape) != tuple(shape):
             raise ValueError(f"{where}: was saved for input {name!r} of shape {tuple(shape)}, "
-                             f"got {tuple(a.shape)} (version 1 bundles run at the recorded "
-                             "shapes only)")
+                             f"got {tuple(a.shape)} (saved without dynamic_batch=True, it runs "
+                             "at the recorded shapes only)")
 
 
 def _walk_structure(s: Any, seen: list[int]) -> None:

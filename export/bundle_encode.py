@@ -13,11 +13,13 @@ import numpy as np
 
 from unified.errors import ExportError
 from unified.export._fbs import bundle_generated as fbs
+from unified.export.bundle_dynamic import BatchPlan
 from unified.export.freeze import InferenceGraph
 from unified.tracer.lower import LoweredPlan
 
 MAGIC = b"UFB1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a bundle with a fixed batch: byte for byte what format 1 writers wrote
+FORMAT_VERSION_DYNAMIC = 2  # Plan.batch and the *_slope / buffer fields (export/FORMAT.md)
 PREAMBLE_BYTES = 64
 ALIGN = 64
 DTYPES = {"float32": fbs.DType.Float32, "int32": fbs.DType.Int32, "int64": fbs.DType.Int64,
@@ -26,7 +28,6 @@ DTYPES = {"float32": fbs.DType.Float32, "int32": fbs.DType.Int32, "int64": fbs.D
 
 def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
-
 
 
 class DataSection:
@@ -80,12 +81,15 @@ def _attr_fields(name: str, value: Any) -> tuple[int, Any]:
 
 
 class Encoder:
-    """Step 3: the FlatBuffer of one bundle (every scalar written, even at its default)."""
+    """Step 3: the FlatBuffer of one bundle (every scalar written, even at its default).
+    With a BatchPlan (format 2) the slope fields, operand buffers and Plan.batch are written
+    too; without one, none of them (the format 1 layout)."""
 
     def __init__(self, ig: InferenceGraph, lowered: LoweredPlan, dynamic: dict[str, dict[int, str]],
-                 consts: list[tuple[np.ndarray, int]], structure: str) -> None:
+                 consts: list[tuple[np.ndarray, int]], structure: str,
+                 batch: BatchPlan | None = None) -> None:
         self.ig, self.lowered, self.dynamic = ig, lowered, dynamic
-        self.consts, self.structure = consts, structure
+        self.consts, self.structure, self.batch = consts, structure, batch
 
     def finish(self, section: tuple[int, int, int], meta: tuple | None,
                refs: list) -> bytearray:
@@ -127,14 +131,18 @@ class Encoder:
     def _plan(self) -> int:
         b, lowered, ig = self.b, self.lowered, self.ig
         kernels = self._strings(fbs.PlanStartKernelsVector, lowered.kernels)
-        steps = self._tables(fbs.PlanStartStepsVector, [self._step(s) for s in lowered.steps])
+        steps = self._tables(fbs.PlanStartStepsVector, [
+            self._step(s, f"steps[{k}]") for k, s in enumerate(lowered.steps)])
         consts = self._tables(fbs.PlanStartConstsVector, [
             self._data_tensor(name, array, offset) for name, (array, offset)
             in zip(lowered.const_names, self.consts)])
         inputs = self._tables(fbs.PlanStartInputsVector, [
-            self._spec(n, s) for n, s in zip(ig.input_names, lowered.inputs)])
+            self._spec(n, s, f"inputs[{k}]")
+            for k, (n, s) in enumerate(zip(ig.input_names, lowered.inputs))])
         outputs = self._tables(fbs.PlanStartOutputsVector, [
-            self._spec(n, s) for n, s in zip(ig.output_names, lowered.outputs)])
+            self._spec(n, s, f"outputs[{k}]")
+            for k, (n, s) in enumerate(zip(ig.output_names, lowered.outputs))])
+        batch = self._batch() if self.batch is not None else None
         fbs.PlanStart(b)
         fbs.PlanAddArenaBytes(b, lowered.arena_bytes)
         fbs.PlanAddInputs(b, inputs)
@@ -142,21 +150,50 @@ class Encoder:
         fbs.PlanAddConsts(b, consts)
         fbs.PlanAddSteps(b, steps)
         fbs.PlanAddKernels(b, kernels)
+        if batch is not None:
+            fbs.PlanAddBatch(b, batch)
         return fbs.PlanEnd(b)
 
-    def _spec(self, name: str, spec: tuple[tuple[int, ...], str]) -> int:
+    def _slopes(self, path: str, n: int) -> int | None:
+        """The vector of slopes of path[0..n) (format 2 only)."""
+        if self.batch is None:
+            return None
+        return self._ints([self.batch.slope(f"{path}[{d}]") for d in range(n)])
+
+    def _batch(self) -> int:
+        b, batch = self.b, self.batch
+        tables = []
+        for offset, nbytes, slope, first, last in batch.buffers:
+            fbs.ArenaBufferStart(b)
+            fbs.ArenaBufferAddOffset(b, offset)
+            fbs.ArenaBufferAddNbytes(b, nbytes)
+            fbs.ArenaBufferAddNbytesSlope(b, slope)
+            fbs.ArenaBufferAddFirst(b, first)
+            fbs.ArenaBufferAddLast(b, last)
+            tables.append(fbs.ArenaBufferEnd(b))
+        buffers = self._tables(fbs.BatchInfoStartBuffersVector, tables)
+        fbs.BatchInfoStart(b)
+        fbs.BatchInfoAddSaved(b, batch.saved)
+        fbs.BatchInfoAddMax(b, batch.max)
+        fbs.BatchInfoAddBuffers(b, buffers)
+        return fbs.BatchInfoEnd(b)
+
+    def _spec(self, name: str, spec: tuple[tuple[int, ...], str], path: str) -> int:
         b = self.b
         axes = self.dynamic.get(name, {})
         name_off = b.CreateString(name)
         shape = self._ints(spec[0])
         dyn_axes = self._ints(list(axes), np.int32)
         dyn_names = self._strings(fbs.TensorSpecStartDynamicNamesVector, list(axes.values()))
+        slopes = self._slopes(f"{path}.shape", len(spec[0]))
         fbs.TensorSpecStart(b)
         fbs.TensorSpecAddName(b, name_off)
         fbs.TensorSpecAddDtype(b, DTYPES[spec[1]])
         fbs.TensorSpecAddShape(b, shape)
         fbs.TensorSpecAddDynamicAxes(b, dyn_axes)
         fbs.TensorSpecAddDynamicNames(b, dyn_names)
+        if slopes is not None:
+            fbs.TensorSpecAddShapeSlope(b, slopes)
         return fbs.TensorSpecEnd(b)
 
     def _data_tensor(self, name: str, array: np.ndarray, offset: int) -> int:
@@ -171,9 +208,11 @@ class Encoder:
         fbs.DataTensorAddNbytes(b, array.nbytes)
         return fbs.DataTensorEnd(b)
 
-    def _operand(self, op: tuple) -> int:
+    def _operand(self, op: tuple, path: str) -> int:
         b = self.b
         shape, strides = self._ints(op[4]), self._ints(op[5])
+        shape_slope = self._slopes(f"{path}.shape", len(op[4]))
+        strides_slope = self._slopes(f"{path}.strides", len(op[5]))
         fbs.OperandStart(b)
         fbs.OperandAddStorage(b, op[0])
         fbs.OperandAddSlot(b, op[1])
@@ -181,15 +220,21 @@ class Encoder:
         fbs.OperandAddDtype(b, DTYPES[op[3]])
         fbs.OperandAddShape(b, shape)
         fbs.OperandAddStrides(b, strides)
+        if self.batch is not None:
+            fbs.OperandAddBuffer(b, self.batch.operand_buffers.get(path, -1))
+            fbs.OperandAddOffsetSlope(b, self.batch.slope(f"{path}.byte_offset"))
+            fbs.OperandAddShapeSlope(b, shape_slope)
+            fbs.OperandAddStridesSlope(b, strides_slope)
         return fbs.OperandEnd(b)
 
-    def _attr(self, name: str, value: Any) -> int:
+    def _attr(self, name: str, value: Any, path: str) -> int:
         b = self.b
         kind, v = _attr_fields(name, value)
         name_off = b.CreateString(name)
-        vec = None
+        vec = ints_slope = None
         if kind == fbs.AttrKind.Ints:
             vec = self._ints(v)
+            ints_slope = self._slopes(path, len(v))
         elif kind == fbs.AttrKind.Floats:
             vec = b.CreateNumpyVector(np.asarray(v, dtype=np.float64))
         elif kind == fbs.AttrKind.String:
@@ -207,15 +252,20 @@ class Encoder:
             fbs.AttrAddFloats(b, vec)
         else:
             fbs.AttrAddS(b, vec)
+        if self.batch is not None:
+            fbs.AttrAddISlope(b, self.batch.slope(path) if kind == fbs.AttrKind.Int else 0)
+            if ints_slope is not None:
+                fbs.AttrAddIntsSlope(b, ints_slope)
         return fbs.AttrEnd(b)
 
-    def _step(self, step: Any) -> int:
+    def _step(self, step: Any, path: str) -> int:
         b = self.b
         attrs = self._tables(fbs.StepStartAttrsVector, [
-            self._attr(k, v) for k, v in (step.attrs or {}).items()])
-        outputs = self._tables(fbs.StepStartOutputsVector, [self._operand(o)
-                                                            for o in step.outputs])
-        inputs = self._tables(fbs.StepStartInputsVector, [self._operand(o) for o in step.inputs])
+            self._attr(k, v, f"{path}.attrs.{k}") for k, v in (step.attrs or {}).items()])
+        outputs = self._tables(fbs.StepStartOutputsVector, [
+            self._operand(o, f"{path}.outputs[{k}]") for k, o in enumerate(step.outputs)])
+        inputs = self._tables(fbs.StepStartInputsVector, [
+            self._operand(o, f"{path}.inputs[{k}]") for k, o in enumerate(step.inputs)])
         kernel, op, label = (b.CreateString(s) for s in (step.kernel, step.op.name, step.label))
         fbs.StepStart(b)
         fbs.StepAddKernel(b, kernel)

@@ -46,14 +46,15 @@ def to_onnx(fn: Callable[..., Any], example: Any, path: str | os.PathLike, *,
             input_names: Sequence[str] | None = None,
             output_names: Sequence[str] | None = None,
             dynamic_axes: Mapping[str, Any] | None = None, opset: int = 17,
-            external_data: bool | None = None) -> onnx.ModelProto:
+            external_data: bool | None = None, dynamic_batch: bool = False) -> onnx.ModelProto:
     """Write an ONNX model of `fn` (a function, Module or U.trace object) recorded on
     `example` (a tuple of arguments) to `path`; returns the model.
 
     dynamic_axes: {input_or_output_name: {axis: "symbol"}} (or a list of axes) makes those
-    dims variable. external_data: True keeps the weights in `<path>.data`; None does so only
-    for models over 1.5 GB. Raises ExportError naming the op and line of anything that cannot
-    be exported.
+    dims variable; dynamic_batch=True makes dim 0 of every input the symbol "N" instead (as
+    save_bundle's dynamic_batch). external_data: True keeps the weights in `<path>.data`;
+    None does so only for models over 1.5 GB. Raises ExportError naming the op and line of
+    anything that cannot be exported.
 
     >>> import unified as U
     >>> from unified.export.onnx import to_onnx
@@ -66,6 +67,10 @@ def to_onnx(fn: Callable[..., Any], example: Any, path: str | os.PathLike, *,
     """
     _check_opset(opset)
     ig = inference_graph(fn, example, output_names=output_names)
+    if dynamic_batch:
+        if dynamic_axes:
+            raise ValueError("to_onnx: give dynamic_batch or dynamic_axes, not both")
+        dynamic_axes = {name: {0: "N"} for name in (input_names or ig.input_names)}
     model = build_model(ig, opset=opset, dynamic_axes=dynamic_axes, input_names=input_names)
     nbytes = sum(t.ByteSize() for t in model.graph.initializer)
     external = nbytes > EXTERNAL_DATA_BYTES if external_data is None else bool(external_data)

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "bundle_batch.h"
 #include "crc32.h"
 #include "unified/bundle_generated.h"
 #include "unified/registry.h"
@@ -256,15 +257,17 @@ Status read_step(const fb::Step* s, const std::string& field,
   return Status::ok();
 }
 
-// Step 1: the preamble. Returns the FlatBuffer's size through `fb_size`.
-Status check_preamble(const uint8_t* data, size_t size, uint64_t* fb_size) {
+// Step 1: the preamble. Returns the FlatBuffer's size and the format version.
+Status check_preamble(const uint8_t* data, size_t size, uint64_t* fb_size,
+                      uint32_t* version_out) {
   BUNDLE_ENSURE(size >= kBundlePreambleBytes, "the file has ", size, " bytes, less than the ",
                 kBundlePreambleBytes, "-byte preamble (truncated, or not a bundle)");
   BUNDLE_ENSURE(std::memcmp(data, "UFB1", 4) == 0, "bytes 0..4 (magic) are not \"UFB1\": not a "
                 "unified bundle file");
   const uint32_t version = read_u32(data + 4);
-  BUNDLE_ENSURE(version == kBundleFormatVersion, "bytes 4..8 (format version) = ", version,
-                ", this reader reads version ", kBundleFormatVersion,
+  *version_out = version;
+  BUNDLE_ENSURE(version >= 1 && version <= kBundleFormatVersion, "bytes 4..8 (format version) = ",
+                version, ", this reader reads versions 1..", kBundleFormatVersion,
                 version > kBundleFormatVersion ? " (written by a newer unified: upgrade)" : "");
   *fb_size = read_u64(data + 8);
   const uint64_t room = size - kBundlePreambleBytes;
@@ -408,7 +411,8 @@ Status load_bundle(const uint8_t* data, size_t size, LoadedBundle* out, bool cop
   out->bytes = data;
   out->size = size;
   uint64_t fb_size = 0;
-  UNIFIED_RETURN_IF_ERROR(check_preamble(data, size, &fb_size));
+  uint32_t version = 0;
+  UNIFIED_RETURN_IF_ERROR(check_preamble(data, size, &fb_size, &version));
   const uint8_t* fb_data = data + kBundlePreambleBytes;
   flatbuffers::Verifier verifier(fb_data, static_cast<size_t>(fb_size));
   BUNDLE_ENSURE(fb::BundleBufferHasIdentifier(fb_data), "bytes 68..72 (flatbuffer identifier) "
@@ -421,8 +425,14 @@ Status load_bundle(const uint8_t* data, size_t size, LoadedBundle* out, bool cop
   UNIFIED_RETURN_IF_ERROR(check_data_section(data, size, fb_end, root->data()));
   const uint8_t* section = data + root->data()->offset();
   const uint64_t section_bytes = root->data()->nbytes();
-  out->format_version = kBundleFormatVersion;
+  out->format_version = version;
   UNIFIED_RETURN_IF_ERROR(read_plan(root->plan(), section, section_bytes, out));
+  if (version >= 2) {
+    UNIFIED_RETURN_IF_ERROR(read_bundle_batch(root->plan(), out));
+  } else {
+    BUNDLE_ENSURE(root->plan()->batch() == nullptr, "plan.batch (a dynamic batch) is present, but "
+                  "bytes 4..8 say format version 1, which has none");
+  }
   UNIFIED_RETURN_IF_ERROR(read_metadata(root->metadata(), &out->metadata));
   UNIFIED_RETURN_IF_ERROR(read_references(root, section, section_bytes, out));
   return read_string(root->out_structure(), "out_structure", false, &out->out_structure);
@@ -430,6 +440,12 @@ Status load_bundle(const uint8_t* data, size_t size, LoadedBundle* out, bool cop
 
 Status bundle_run(LoadedBundle* bundle, const TensorView* inputs, int num_inputs,
                   const TensorView* outputs, int num_outputs) {
+  UNIFIED_ENSURE(!bundle->busy->exchange(true), "bundle: already running or changing its "
+                 "batch (one call at a time)");
+  struct Release {
+    std::atomic<bool>* flag;
+    ~Release() { flag->store(false); }
+  } release{bundle->busy.get()};
   Plan* plan = bundle->plan.get();
   UNIFIED_ENSURE(plan != nullptr, "bundle: not loaded");
   UNIFIED_ENSURE(num_inputs == plan->num_slots(Storage::kInput), "bundle: the model takes ",

@@ -8,12 +8,15 @@
 //  4. semantic checks: known dtypes and storages, shapes non-negative with products that do
 //     not overflow, strings valid UTF-8, constants and reference tensors inside the data
 //     section and aligned, every kernel in this build's registry (the error names it), every
-//     output operand C-contiguous; then Plan::add_step bounds-checks each operand.
+//     output operand C-contiguous; then Plan::add_step bounds-checks each operand;
+//  5. format 2 (dynamic batch): the slopes and arena buffers (bundle_batch.h), and the whole
+//     plan evaluated at batch 1 and at the largest batch.
 // Constants are used in place (Plan::add_const_view): the bytes must outlive the bundle, or
 // are copied into an owned block (`copy`, or a start not 64-byte aligned).
 // Limits: kernels trust operand shapes to agree with each other (the op's shape inference
 // lives in Python; export/bundle.py re-checks each step with it on load).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -26,11 +29,11 @@
 
 namespace unified {
 
-constexpr uint32_t kBundleFormatVersion = 1;
+constexpr uint32_t kBundleFormatVersion = 2;  // the newest this reader reads (1 and 2)
 constexpr size_t kBundlePreambleBytes = 64;
 
-// An input or output of the model. Axes in `dynamic_axes` may vary (recorded for later
-// versions; v1 runs at `spec.shape` only).
+// An input or output of the model. Axes in `dynamic_axes` may vary (format 1 records them
+// only; a format 2 bundle runs at any batch, see BundleBatch).
 struct BundleTensorSpec {
   std::string name;
   SlotSpec spec;
@@ -55,6 +58,41 @@ struct BundleStep {
   Attrs attrs;
 };
 
+// Format 2: the saved value and slope of every integer that may move with the batch N
+// (value + slope * (N - saved); core_cpp/bundle/bundle_batch.h evaluates them). Plain arrays,
+// not copies of the steps: a trimmed runtime stays small. Empty (`saved` 0) for a fixed batch.
+struct OperandSlopes {
+  int32_t buffer = -1;  // arena buffer index of an arena operand
+  int64_t offset = 0, offset_slope = 0;  // an arena operand's offset is inside its buffer
+  int64_t shape[kMaxDims] = {0}, shape_slope[kMaxDims] = {0};
+  int64_t strides[kMaxDims] = {0}, strides_slope[kMaxDims] = {0};
+};
+
+struct AttrSlopes {
+  std::string name;
+  AttrValue saved;              // kind int or ints
+  std::vector<int64_t> slopes;  // one for an int, one per value of ints
+};
+
+struct StepSlopes {
+  std::vector<OperandSlopes> inputs, outputs;
+  std::vector<AttrSlopes> attrs;  // only the attrs with a non-zero slope
+};
+
+struct ArenaBufferSpec {
+  int64_t offset = 0, nbytes = 0, nbytes_slope = 0;  // at N = saved
+  int32_t first = 0, last = 0;                       // live span in plan steps
+};
+
+struct BundleBatch {
+  int64_t saved = 0, max = 0, current = 0;
+  std::vector<ArenaBufferSpec> buffers;
+  std::vector<std::vector<int64_t>> input_shapes, input_slopes;  // saved dims, slopes per spec
+  std::vector<std::vector<int64_t>> output_shapes, output_slopes;
+  std::vector<StepSlopes> steps;
+  bool dynamic() const { return saved > 0; }
+};
+
 struct BundleMetadata {
   std::string framework_version, created_utc, content_hash, name;
   std::vector<std::pair<std::string, std::string>> user;  // values are JSON text
@@ -70,6 +108,10 @@ struct LoadedBundle {
   std::vector<BundleReference> references;
   std::string out_structure;  // JSON (read by export/bundle.py)
   int64_t arena_bytes = 0;
+  BundleBatch batch;  // format 2: the batch the plan runs at now, and how to change it
+  // Held by a run or a batch change (bundle_run, bundle_set_batch): one at a time, so a
+  // re-plan never replaces the Plan under a run on another thread.
+  std::unique_ptr<std::atomic<bool>> busy = std::make_unique<std::atomic<bool>>(false);
   std::unique_ptr<Plan> plan;
   const uint8_t* bytes = nullptr;  // the file: the caller's memory, or `owned`
   size_t size = 0;

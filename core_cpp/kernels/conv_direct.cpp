@@ -5,15 +5,17 @@
 //    the (channel, tap) steps, packet(planes + step offset + q) * broadcast(weight), starting
 //    at the bias. When output rows are whole packets the tile reads its packets row by row and
 //    stores them into the output; otherwise it covers a run of the wide grid whose rows are
-//    then copied out (dropping the columns ox >= OW). The fused activation (if any) then runs
-//    over the rows just written, while they are in cache.
+//    then copied out (dropping the columns ox >= OW). A fused relu is applied by the tile to
+//    its registers as it stores them; another fused activation then runs over the rows just
+//    written, while they are in cache.
 // 2. Input gradient: the same tile. Input pixel (m*sh + a - pt, k*sw + b - pl) receives
 //    grad (m - qi, k - qj) * w[tap] for the taps with phase (a, b): per input phase a
 //    stride-1 correlation of the zero-padded gradient (one plane per gradient channel). The
 //    phase results are interleaved back into the input rows; every input pixel is written
 //    once (no zero fill, no scatter-add).
 // Work is split over images when there are enough, else over channel blocks (batch 1).
-// Limits: float32; each image's planes take scratch memory (about its padded input).
+// Limits: float32; each image's planes take scratch memory (about its padded input), kept per
+// thread between calls when small (cached_scratch).
 #include "conv_planes.h"
 
 #include <array>
@@ -29,13 +31,33 @@ constexpr int kTileChannels = 8;   // MR: output channels per tile
 constexpr int kTileVectors = 3;    // NV: packets per tile
 constexpr int64_t kBandFloats = 1536;  // wide-grid floats per band of output rows
 
+// The tile that computes mr < MR rows: its own instantiation, or in a compact build
+// (UNIFIED_COMPACT_KERNELS, the edge runtime's size build) the full MR-row tile, whose extra
+// rows read row 0's weights and write rows nobody reads: the callers always pass MR weight
+// rows, MR initial values and MR destinations. Each output is computed the same way by
+// every tile shape, so both builds give the same bits.
+constexpr int tile_rows(int mr) {
+#ifdef UNIFIED_COMPACT_KERNELS
+  return static_cast<void>(mr), kTileChannels;
+#else
+  return mr;
+#endif
+}
+
+// ew::relu (x > 0 ? x : 0; NaN and -0 give +0) on a packet, bit for bit: the fused_conv2d
+// activation the tiles apply in registers as they store.
+inline Packet relu_packet(const Packet& x) {
+  return Eigen::internal::pand(Eigen::internal::pcmp_lt(pset1<Packet>(0.0f), x), x);
+}
+
 // The tile of steps 1 and 2: for m < MR and v < NV,
 //   dst[m*ld + v*kLanes ...] = init[m] + sum over k < steps of
 //                              src[offset[k] + v*kLanes ...] * w[m][k]
-// (k runs over (channel, tap) pairs: offset[k] = channel * channel_stride + tap offset).
+// (k runs over (channel, tap) pairs: offset[k] = channel * channel_stride + tap offset),
+// then relu'd when `relu`.
 template <int MR, int NV>
 void conv_tile(const float* src, const int64_t* offset, int64_t steps, const float* const* w,
-               const float* init, float* dst, int64_t ld) {
+               const float* init, float* dst, int64_t ld, bool relu) {
   Packet acc[MR][NV];
   const float* wr[MR];
   for (int m = 0; m < MR; ++m) {
@@ -53,11 +75,12 @@ void conv_tile(const float* src, const int64_t* offset, int64_t steps, const flo
     }
   }
   for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) pstoreu(dst + m * ld + v * kLanes, acc[m][v]);
+    for (int v = 0; v < NV; ++v)
+      pstoreu(dst + m * ld + v * kLanes, relu ? relu_packet(acc[m][v]) : acc[m][v]);
 }
 
 using ConvTileFn = void (*)(const float*, const int64_t*, int64_t, const float* const*,
-                            const float*, float*, int64_t);
+                            const float*, float*, int64_t, bool);
 
 template <int MR, int... NV>
 constexpr std::array<ConvTileFn, sizeof...(NV)> conv_tile_row(
@@ -67,7 +90,7 @@ constexpr std::array<ConvTileFn, sizeof...(NV)> conv_tile_row(
 template <int... MR>
 constexpr auto conv_tile_table(std::integer_sequence<int, MR...>) {
   return std::array<std::array<ConvTileFn, kTileVectors>, sizeof...(MR)>{
-      conv_tile_row<MR + 1>(std::make_integer_sequence<int, kTileVectors>{})...};
+      conv_tile_row<tile_rows(MR + 1)>(std::make_integer_sequence<int, kTileVectors>{})...};
 }
 const auto kConvTiles = conv_tile_table(std::make_integer_sequence<int, kTileChannels>{});
 
@@ -76,13 +99,13 @@ const auto kConvTiles = conv_tile_table(std::make_integer_sequence<int, kTileCha
 template <int MR, int NV>
 void conv_tile_rows(const float* src, const int64_t* q, const int64_t* offset, int64_t steps,
                     const float* const* w, const float* init, float* const* dst,
-                    const int64_t* dq) {
+                    const int64_t* dq, bool relu) {
   Packet acc[MR][NV];
   const float* wr[MR];
   int64_t qv[NV];
   for (int v = 0; v < NV; ++v) qv[v] = q[v];
   for (int m = 0; m < MR; ++m) {
-    const Packet b = pset1<Packet>(init[m]);
+    const Packet b = pset1<Packet>(init ? init[m] : 0.0f);
     for (int v = 0; v < NV; ++v) acc[m][v] = b;
     wr[m] = w[m];
   }
@@ -96,11 +119,12 @@ void conv_tile_rows(const float* src, const int64_t* q, const int64_t* offset, i
     }
   }
   for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) pstoreu(dst[m] + dq[v], acc[m][v]);
+    for (int v = 0; v < NV; ++v) pstoreu(dst[m] + dq[v], relu ? relu_packet(acc[m][v]) : acc[m][v]);
 }
 
 using RowTileFn = void (*)(const float*, const int64_t*, const int64_t*, int64_t,
-                           const float* const*, const float*, float* const*, const int64_t*);
+                           const float* const*, const float*, float* const*, const int64_t*,
+                           bool);
 template <int MR, int... NV>
 constexpr std::array<RowTileFn, sizeof...(NV)> row_tile_row(
     std::integer_sequence<int, NV...>) {
@@ -109,14 +133,15 @@ constexpr std::array<RowTileFn, sizeof...(NV)> row_tile_row(
 template <int... MR>
 constexpr auto row_tile_table(std::integer_sequence<int, MR...>) {
   return std::array<std::array<RowTileFn, kTileVectors>, sizeof...(MR)>{
-      row_tile_row<MR + 1>(std::make_integer_sequence<int, kTileVectors>{})...};
+      row_tile_row<tile_rows(MR + 1)>(std::make_integer_sequence<int, kTileVectors>{})...};
 }
 const auto kRowTiles = row_tile_table(std::make_integer_sequence<int, kTileChannels>{});
 
 // dst rows m < mr (row stride ld) = the tiles over the `len` wide-grid floats from src, split
-// into tiles of at most kTileVectors packets.
+// into tiles of at most kTileVectors packets (relu'd when `relu`).
 void conv_rows(const float* src, const std::vector<int64_t>& offset, const float* const* w,
-               const float* init, int mr, int64_t len, float* dst, int64_t ld) {
+               const float* init, int mr, int64_t len, float* dst, int64_t ld,
+               bool relu = false) {
   const int64_t vectors = (len + kLanes - 1) / kLanes;
   const int64_t tiles = (vectors + kTileVectors - 1) / kTileVectors;
   int64_t v0 = 0;
@@ -124,7 +149,7 @@ void conv_rows(const float* src, const std::vector<int64_t>& offset, const float
     const int64_t nv = vectors / tiles + (k < vectors % tiles ? 1 : 0);
     kConvTiles[static_cast<size_t>(mr - 1)][static_cast<size_t>(nv - 1)](
         src + v0 * kLanes, offset.data(), static_cast<int64_t>(offset.size()), w, init,
-        dst + v0 * kLanes, ld);
+        dst + v0 * kLanes, ld, relu);
     v0 += nv;
   }
 }
@@ -139,38 +164,90 @@ std::vector<int64_t> step_offsets(const std::vector<int64_t>& tap_offset, int64_
   return steps;
 }
 
+// The forward planes of a geometry and its (channel, tap) steps.
+struct ForwardLayout {
+  ScratchKey key;
+  Planes planes;
+  std::vector<int64_t> steps;
+};
+
+ForwardLayout make_layout(const ConvGeometry& g) {
+  ForwardLayout layout{scratch_key(0, g, 0, 0), input_planes(g), {}};
+  layout.steps = step_offsets(layout.planes.offset, g.group_channels(),
+                              layout.planes.channel_stride);
+  return layout;
+}
+
+// make_layout(g), kept for the calling thread's last kLayouts geometries (a model's
+// convolutions, called again on every run), so a run allocates and computes neither again.
+// The entry stays valid for the whole call. (Not in a compact build: code size.)
+constexpr size_t kLayouts = 8;
+
+const ForwardLayout& forward_layout(const ConvGeometry& g) {
+  thread_local std::vector<ForwardLayout> cache;
+  thread_local size_t next = 0;  // the entry to replace when full (round robin)
+  const ScratchKey key = scratch_key(0, g, 0, 0);
+  for (const ForwardLayout& e : cache)
+    if (e.key == key) return e;
+  ForwardLayout layout = make_layout(g);
+  if (cache.size() < kLayouts) {
+    cache.reserve(kLayouts);  // no reallocation: entries stay where they are
+    cache.push_back(std::move(layout));
+    return cache.back();
+  }
+  ForwardLayout& slot = cache[next];
+  next = (next + 1) % kLayouts;
+  slot = std::move(layout);
+  return slot;
+}
+
 }  // namespace
 
 // Step 1. out (N, O, OH, OW) = act(conv(in, weight) + bias).
 void conv_forward_direct(const ConvGeometry& g, const float* in, const float* weight,
                          const float* bias, float* out, const FusedEpilogue& act) {
   if (g.batch == 0 || g.out_plane() == 0) return;
-  const Planes p = input_planes(g);
+  static const FusedTileFn relu_tile = fused_unary_tile("relu");
+  const bool relu = act && act.tile == relu_tile;  // applied in registers by the tiles
+#ifdef UNIFIED_COMPACT_KERNELS
+  const ForwardLayout layout = make_layout(g);
+#else
+  const ForwardLayout& layout = forward_layout(g);
+#endif
+  const Planes& p = layout.planes;
+  const std::vector<int64_t>& steps = layout.steps;
   const int64_t cg = g.group_channels(), og = g.group_out_channels();
-  const int64_t taps = g.kernel_h * g.kernel_w, plane = g.out_plane();
+  const int64_t taps = g.kernel_h * g.kernel_w, plane = g.out_plane(), ow = g.out_width;
   const int64_t band_rows = std::max<int64_t>(1, std::min(g.out_height, kBandFloats / p.cols));
   const int64_t bands = (g.out_height + band_rows - 1) / band_rows;
   const int64_t oblocks = (og + kTileChannels - 1) / kTileChannels;
   const int64_t ld = round_up(band_rows * p.cols, kLanes) + kLanes;
-  const std::vector<int64_t> steps = step_offsets(p.offset, cg, p.channel_stride);
   auto prepare = [&](int64_t s, float* data, bool zeroed) {
     const int64_t n = s / g.groups, group = s % g.groups;
     build_planes(p, in + (n * g.channels + group * cg) * g.in_plane(), cg, g.height, g.width,
                  g.stride_h, g.stride_w, g.pad_top, g.pad_left, zeroed, data);
   };
-  // rows of whole packets: tiles read the planes and write the output rows directly
-  const bool whole_rows = g.out_width % kLanes == 0;
-  const int64_t row_packets = g.out_width / kLanes;
+  // rows of whole packets: tiles read the planes and write the output rows directly (not in a
+  // compact build, which keeps only the wide-grid tiles)
+#ifdef UNIFIED_COMPACT_KERNELS
+  const bool whole_rows = false;
+#else
+  const bool whole_rows = ow % kLanes == 0;
+#endif
+  const int64_t row_packets = ow / kLanes;
   auto item = [&](int64_t s, int64_t i, const float* data, float* rows) {
     const int64_t n = s / g.groups, group = s % g.groups;
     const int64_t band = i / oblocks, o0 = (i % oblocks) * kTileChannels;
     const int64_t y0 = band * band_rows, y1 = std::min(g.out_height, y0 + band_rows);
     const int mr = static_cast<int>(std::min<int64_t>(kTileChannels, og - o0));
     const float* w[kTileChannels];
-    float* dst[kTileChannels];
-    for (int m = 0; m < mr; ++m) {
-      w[m] = weight + (group * og + o0 + m) * cg * taps;
-      dst[m] = out + (n * g.out_channels + group * og + o0 + m) * plane;
+    float* dst[kTileChannels];  // row y0 of each output channel (rows m >= mr: see tile_rows)
+    float init[kTileChannels];
+    for (int m = 0; m < kTileChannels; ++m) {
+      const int64_t o = group * og + o0 + (m < mr ? m : 0);
+      w[m] = weight + o * cg * taps;
+      dst[m] = m < mr ? out + (n * g.out_channels + o) * plane + y0 * ow : rows + m * ld;
+      init[m] = bias ? bias[o] : 0.0f;
     }
     if (whole_rows) {
       const int64_t packets = (y1 - y0) * row_packets;
@@ -179,27 +256,26 @@ void conv_forward_direct(const ConvGeometry& g, const float* in, const float* we
       for (int64_t k = 0, v0 = 0; k < tiles; ++k) {
         const int64_t nv = packets / tiles + (k < packets % tiles ? 1 : 0);
         for (int64_t v = 0; v < nv; ++v) {
-          const int64_t y = y0 + (v0 + v) / row_packets, x = (v0 + v) % row_packets * kLanes;
-          q[v] = y * p.cols + x;
-          dq[v] = y * g.out_width + x;
+          const int64_t y = (v0 + v) / row_packets, x = (v0 + v) % row_packets * kLanes;
+          q[v] = (y0 + y) * p.cols + x;
+          dq[v] = y * ow + x;
         }
         kRowTiles[static_cast<size_t>(mr - 1)][static_cast<size_t>(nv - 1)](
-            data, q, steps.data(), static_cast<int64_t>(steps.size()), w, bias + group * og + o0,
-            dst, dq);
+            data, q, steps.data(), static_cast<int64_t>(steps.size()), w, init, dst, dq, relu);
         v0 += nv;
       }
     } else {
-      conv_rows(data + y0 * p.cols, steps, w, bias + group * og + o0, mr, (y1 - y0) * p.cols,
-                rows, ld);
+      conv_rows(data + y0 * p.cols, steps, w, init, mr, (y1 - y0) * p.cols, rows, ld, relu);
       for (int m = 0; m < mr; ++m)
-        for (int64_t y = y0; y < y1; ++y)
-          copy_floats(rows + m * ld + (y - y0) * p.cols, g.out_width, dst[m] + y * g.out_width);
+        for (int64_t y = 0; y < y1 - y0; ++y)
+          copy_floats(rows + m * ld + y * p.cols, ow, dst[m] + y * ow);
     }
-    if (act)
-      for (int m = 0; m < mr; ++m) act.apply(dst[m] + y0 * g.out_width, (y1 - y0) * g.out_width);
+    if (act && !relu)
+      for (int m = 0; m < mr; ++m) act.apply(dst[m], (y1 - y0) * ow);
   };
+  const ScratchKey key = scratch_key(1, g, p.floats(cg), kTileChannels * ld);
   run_slices(g.batch * g.groups, bands * oblocks, p.floats(cg), kTileChannels * ld, prepare,
-             item);
+             item, &key);
 }
 
 // Step 2: the input gradient's phases. Input row y is row phase i = y % sh (i < min(sh, H)),
@@ -374,8 +450,9 @@ void conv_backward_input_direct(const ConvGeometry& g, const float* grad, const 
       const GradPhase& gp = r.phases[static_cast<size_t>(ph)];
       const int64_t row_floats = og * static_cast<int64_t>(gp.taps.size());
       const float* w[kTileChannels];
-      for (int m = 0; m < mr; ++m)
-        w[m] = packed[static_cast<size_t>(ph)].data() + (group * cg + c0 + m) * row_floats;
+      for (int m = 0; m < kTileChannels; ++m)  // rows m >= mr: see tile_rows
+        w[m] = packed[static_cast<size_t>(ph)].data() +
+               (group * cg + c0 + (m < mr ? m : 0)) * row_floats;
       conv_rows(data + (m0 - gp.m_lo) * p.cols, steps[static_cast<size_t>(ph)], w, nullptr, mr,
                 (m1 - m0) * p.cols, tmp + k * kTileChannels * ld, ld);
     }

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "conv_planes.h"
 
@@ -20,10 +23,35 @@ void gather_row(const float* __restrict src, int64_t stride, int64_t n, float* _
   }
 }
 
-// even[k] = src[2k], odd[k] = src[2k + 1] for k < n (vectorized by the compiler).
+// even[k] = src[2k], odd[k] = src[2k + 1] for k < n. AVX-512: two permutes per 16 pairs and
+// masked loads and stores for the tail (rows here are short: 8 or 16 pairs), reading nothing
+// past src[2n - 1]; elsewhere the loop the compiler vectorizes.
 void deinterleave(const float* __restrict src, int64_t n, float* __restrict even,
                   float* __restrict odd) {
-  for (int64_t k = 0; k < n; ++k) {
+  int64_t k = 0;
+#if defined(__AVX512F__)
+  const __m512i pick_even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                             4, 2, 0);
+  const __m512i pick_odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7,
+                                            5, 3, 1);
+  for (; k + 16 <= n; k += 16) {
+    const __m512 a = _mm512_loadu_ps(src + 2 * k), b = _mm512_loadu_ps(src + 2 * k + 16);
+    _mm512_storeu_ps(even + k, _mm512_permutex2var_ps(a, pick_even, b));
+    _mm512_storeu_ps(odd + k, _mm512_permutex2var_ps(a, pick_odd, b));
+  }
+  if (k < n) {
+    const int64_t r = n - k;  // 1..15 pairs: 2r floats in two masked halves
+    const __mmask16 lo = static_cast<__mmask16>(r >= 8 ? 0xFFFF : (1u << (2 * r)) - 1);
+    const __mmask16 hi = static_cast<__mmask16>(r > 8 ? (1u << (2 * r - 16)) - 1 : 0);
+    const __mmask16 out = static_cast<__mmask16>((1u << r) - 1);
+    const __m512 a = _mm512_maskz_loadu_ps(lo, src + 2 * k);
+    const __m512 b = _mm512_maskz_loadu_ps(hi, src + 2 * k + 16);
+    _mm512_mask_storeu_ps(even + k, out, _mm512_permutex2var_ps(a, pick_even, b));
+    _mm512_mask_storeu_ps(odd + k, out, _mm512_permutex2var_ps(a, pick_odd, b));
+    return;
+  }
+#endif
+  for (; k < n; ++k) {
     even[k] = src[2 * k];
     odd[k] = src[2 * k + 1];
   }
@@ -42,6 +70,40 @@ struct ColumnMap {
 };
 
 }  // namespace
+
+ScratchKey scratch_key(int64_t role, const ConvGeometry& g, int64_t slice_floats,
+                       int64_t item_floats) {
+  return ScratchKey{{role, g.channels, g.height, g.width, g.out_channels, g.out_height,
+                     g.out_width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_top,
+                     g.pad_left, g.dilation_h, g.dilation_w, g.groups, slice_floats,
+                     item_floats}};
+}
+
+float* cached_scratch(const ScratchKey& key, int64_t floats, bool* zeroed) {
+  struct Entry {
+    ScratchKey key;
+    Scratch mem;
+    uint64_t used = 0;
+  };
+  thread_local std::vector<Entry> entries;
+  thread_local uint64_t clock = 0;
+  *zeroed = false;
+  if (floats > kCachedFloats) return nullptr;
+  ++clock;
+  for (Entry& e : entries)
+    if (e.key == key) {
+      e.used = clock;
+      *zeroed = true;
+      return e.mem.get(floats);
+    }
+  if (entries.size() < static_cast<size_t>(kCachedScratches)) entries.emplace_back();
+  Entry* victim = &entries[0];
+  for (Entry& e : entries)
+    if (e.used < victim->used) victim = &e;
+  victim->key = key;
+  victim->used = clock;
+  return victim->mem.get(floats);
+}
 
 Planes input_planes(const ConvGeometry& g) {
   Planes p;

@@ -18,6 +18,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -92,24 +93,49 @@ inline void copy_floats(const float* __restrict src, int64_t n, float* __restric
   copy_packets<Packet>(src, n, dst);
 }
 
+// What a thread's slice scratch holds: the geometry and role of the planes in it. A later call
+// with an equal key finds the zeros build_planes leaves in place (prepare(..., zeroed=true)).
+struct ScratchKey {
+  int64_t v[18] = {0};
+  bool operator==(const ScratchKey& o) const {
+    return std::equal(std::begin(v), std::end(v), std::begin(o.v));
+  }
+};
+// Key for the forward planes of `g` (role: which planes; the scratch sizes are part of it).
+ScratchKey scratch_key(int64_t role, const ConvGeometry& g, int64_t slice_floats,
+                       int64_t item_floats);
+
+// This thread's cached scratch of `floats` floats for `key` (64-byte aligned; *zeroed: it held
+// the same key's planes before), or nullptr when it is too large to keep (kCachedFloats):
+// then the caller uses a Scratch of its own. Small convolutions (batch-1 inference, the edge
+// runtime) skip the zero fill and the allocation on every call after the first. Each thread
+// keeps at most kCachedScratches entries, least recently used dropped; they live as long as
+// the thread.
+constexpr int64_t kCachedFloats = int64_t{1} << 18;  // 1 MiB per entry
+constexpr int kCachedScratches = 8;
+float* cached_scratch(const ScratchKey& key, int64_t floats, bool* zeroed);
+
 // Runs item(slice, index, data, tmp) for every slice (an image and group) and index <
 // per_slice, the items split between the threads in slice-major order. Each thread prepares
 // the slices it meets into its own `data` (prepare(slice, data, zeroed): it fills
-// `slice_floats`, which with `zeroed` hold an earlier slice's planes) and has `item_floats` of
-// scratch (tmp). With many slices each thread takes whole slices, whose data stays in its
-// cache; with few (batch 1) the threads share a slice's items and each prepares the slice
-// itself (a little duplicated work instead of a serial step).
+// `slice_floats`, which with `zeroed` hold an earlier slice's planes of the same geometry) and
+// has `item_floats` of scratch (tmp). With many slices each thread takes whole slices, whose
+// data stays in its cache; with few (batch 1) the threads share a slice's items and each
+// prepares the slice itself (a little duplicated work instead of a serial step). With a `key`
+// the scratch is the thread's cached one (cached_scratch) when it fits.
 template <class Prepare, class Item>
 void run_slices(int64_t slices, int64_t per_slice, int64_t slice_floats, int64_t item_floats,
-                Prepare prepare, Item item) {
+                Prepare prepare, Item item, const ScratchKey* key = nullptr) {
   parallel_for(slices * per_slice, 1, [&](int64_t begin, int64_t end) {
     Scratch scratch;
-    float* data = scratch.get(slice_floats + item_floats);
+    bool zeroed = false;
+    float* data = key ? cached_scratch(*key, slice_floats + item_floats, &zeroed) : nullptr;
+    if (data == nullptr) data = scratch.get(slice_floats + item_floats);
     int64_t prepared = -1;
     for (int64_t k = begin; k < end; ++k) {
       const int64_t s = k / per_slice;
       if (s != prepared) {
-        prepare(s, data, prepared >= 0);
+        prepare(s, data, zeroed || prepared >= 0);
         prepared = s;
       }
       item(s, k % per_slice, data, data + slice_floats);

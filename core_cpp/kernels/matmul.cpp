@@ -76,6 +76,34 @@ void product_row_major_out(const MatrixRef& a, const MatrixRef& b, const MatrixR
     product<ColMatrix, ColMatrix>(a, la, b, lb, c, accumulate);
 }
 
+#ifdef UNIFIED_COMPACT_KERNELS
+// The compact build's product (the edge runtime's size build): plain loops over any strides
+// instead of Eigen's GEMM, whose instantiations are about a third of a small trimmed runtime.
+// c(i, j) is a dot product over k in order when b's columns are contiguous (linear's x W^T),
+// else rows of b accumulate into c's row; sums may differ from Eigen's in the last bits.
+void gemm_serial(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate) {
+  for (int64_t i = 0; i < c.rows; ++i) {
+    const float* ai = a.data + i * a.row_stride;
+    float* ci = c.data + i * c.row_stride;
+    if (b.row_stride == 1 || b.rows <= 1) {
+      for (int64_t j = 0; j < c.cols; ++j) {
+        const float* bj = b.data + j * b.col_stride;
+        float sum = 0.0f;
+        for (int64_t k = 0; k < a.cols; ++k) sum += ai[k * a.col_stride] * bj[k];
+        ci[j * c.col_stride] = accumulate ? ci[j * c.col_stride] + sum : sum;
+      }
+      continue;
+    }
+    if (!accumulate)
+      for (int64_t j = 0; j < c.cols; ++j) ci[j * c.col_stride] = 0.0f;
+    for (int64_t k = 0; k < a.cols; ++k) {
+      const float aik = ai[k * a.col_stride];
+      const float* bk = b.data + k * b.row_stride;
+      for (int64_t j = 0; j < c.cols; ++j) ci[j * c.col_stride] += aik * bk[j * b.col_stride];
+    }
+  }
+}
+#else
 // One thread's product (Eigen runs single-threaded: gemm_f32 splits the work itself).
 void gemm_serial(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate) {
   std::vector<float> a_copy, b_copy;
@@ -97,6 +125,7 @@ void gemm_serial(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, boo
       for (int64_t j = 0; j < c.cols; ++j) c.data[i * c.row_stride + j * c.col_stride] = tmp.data[i * c.cols + j];
   }
 }
+#endif  // UNIFIED_COMPACT_KERNELS
 
 MatrixRef row_block(const MatrixRef& m, int64_t begin, int64_t end) {
   return {m.data + begin * m.row_stride, end - begin, m.cols, m.row_stride, m.col_stride};
@@ -109,7 +138,7 @@ MatrixRef row_block(const MatrixRef& m, int64_t begin, int64_t end) {
 void gemm_f32(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate,
               bool parallel) {
   if (c.rows == 0 || c.cols == 0) return;
-#ifdef _OPENMP
+#if defined(_OPENMP) && !defined(UNIFIED_COMPACT_KERNELS)
   if (!omp_in_parallel()) Eigen::setNbThreads(1);
 #endif
   const int threads = parallel ? get_num_threads() : 1;

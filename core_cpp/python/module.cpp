@@ -338,6 +338,7 @@ void bind_executor(py::module_& m) {
 
 // ==== bundle bindings (core_cpp/bundle: LoadedBundle) ======================================
 // Conversions only; checking a file and building its plan is in core_cpp/bundle/.
+#include "../bundle/bundle_batch.h"
 #include "../bundle/bundle_reader.h"
 
 namespace {
@@ -505,7 +506,14 @@ void bind_bundle(py::module_& m) {
            }, "(inputs, outputs) per reference pair: read-only arrays over the bundle bytes.")
       .def_property_readonly("out_structure",
                              [](const PyBundle& b) { return b.bundle.out_structure; })
-      .def("describe", [](const PyBundle& b) { return b.bundle.plan->describe(); });
+      .def("describe", [](const PyBundle& b) { return b.bundle.plan->describe(); })
+      .def_property_readonly("batch", [](const PyBundle& b) {
+             return py::make_tuple(b.bundle.batch.current, b.bundle.batch.max);
+           }, "(current batch, largest batch); (0, 0) for a bundle without a dynamic batch.")
+      .def("set_batch", [](PyBundle& b, int64_t n) {
+             Status st = bundle_set_batch(&b.bundle, n);
+             if (!st.is_ok()) raise_status(st);
+           }, py::arg("n"), "Re-plan a format 2 bundle at batch n (bundle_batch.h).");
 }
 
 }  // namespace

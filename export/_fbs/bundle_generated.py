@@ -141,7 +141,41 @@ class Attr(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
-def AttrStart(builder): builder.StartObject(7)
+    # Attr
+    def ISlope(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # Attr
+    def IntsSlope(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # Attr
+    def IntsSlopeAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
+        return 0
+
+    # Attr
+    def IntsSlopeLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Attr
+    def IntsSlopeIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        return o == 0
+
+def AttrStart(builder): builder.StartObject(9)
 def AttrAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
 def AttrAddKind(builder, kind): builder.PrependInt8Slot(1, kind, 0)
 def AttrAddI(builder, i): builder.PrependInt64Slot(2, i, 0)
@@ -151,6 +185,9 @@ def AttrStartIntsVector(builder, numElems): return builder.StartVector(8, numEle
 def AttrAddFloats(builder, floats): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(floats), 0)
 def AttrStartFloatsVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def AttrAddS(builder, s): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(s), 0)
+def AttrAddISlope(builder, iSlope): builder.PrependInt64Slot(7, iSlope, 0)
+def AttrAddIntsSlope(builder, intsSlope): builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(intsSlope), 0)
+def AttrStartIntsSlopeVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def AttrEnd(builder): return builder.EndObject()
 
 
@@ -351,7 +388,34 @@ class TensorSpec(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         return o == 0
 
-def TensorSpecStart(builder): builder.StartObject(5)
+    # TensorSpec
+    def ShapeSlope(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # TensorSpec
+    def ShapeSlopeAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
+        return 0
+
+    # TensorSpec
+    def ShapeSlopeLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TensorSpec
+    def ShapeSlopeIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        return o == 0
+
+def TensorSpecStart(builder): builder.StartObject(6)
 def TensorSpecAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
 def TensorSpecAddDtype(builder, dtype): builder.PrependInt8Slot(1, dtype, 0)
 def TensorSpecAddShape(builder, shape): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(shape), 0)
@@ -360,6 +424,8 @@ def TensorSpecAddDynamicAxes(builder, dynamicAxes): builder.PrependUOffsetTRelat
 def TensorSpecStartDynamicAxesVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def TensorSpecAddDynamicNames(builder, dynamicNames): builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(dynamicNames), 0)
 def TensorSpecStartDynamicNamesVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def TensorSpecAddShapeSlope(builder, shapeSlope): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(shapeSlope), 0)
+def TensorSpecStartShapeSlopeVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def TensorSpecEnd(builder): return builder.EndObject()
 
 
@@ -467,7 +533,75 @@ class Operand(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         return o == 0
 
-def OperandStart(builder): builder.StartObject(6)
+    # Operand
+    def Buffer(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return -1
+
+    # Operand
+    def OffsetSlope(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # Operand
+    def ShapeSlope(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # Operand
+    def ShapeSlopeAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
+        return 0
+
+    # Operand
+    def ShapeSlopeLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Operand
+    def ShapeSlopeIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        return o == 0
+
+    # Operand
+    def StridesSlope(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # Operand
+    def StridesSlopeAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
+        return 0
+
+    # Operand
+    def StridesSlopeLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Operand
+    def StridesSlopeIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        return o == 0
+
+def OperandStart(builder): builder.StartObject(10)
 def OperandAddStorage(builder, storage): builder.PrependInt8Slot(0, storage, 0)
 def OperandAddSlot(builder, slot): builder.PrependInt32Slot(1, slot, 0)
 def OperandAddByteOffset(builder, byteOffset): builder.PrependInt64Slot(2, byteOffset, 0)
@@ -476,6 +610,12 @@ def OperandAddShape(builder, shape): builder.PrependUOffsetTRelativeSlot(4, flat
 def OperandStartShapeVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def OperandAddStrides(builder, strides): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(strides), 0)
 def OperandStartStridesVector(builder, numElems): return builder.StartVector(8, numElems, 8)
+def OperandAddBuffer(builder, buffer): builder.PrependInt32Slot(6, buffer, -1)
+def OperandAddOffsetSlope(builder, offsetSlope): builder.PrependInt64Slot(7, offsetSlope, 0)
+def OperandAddShapeSlope(builder, shapeSlope): builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(shapeSlope), 0)
+def OperandStartShapeSlopeVector(builder, numElems): return builder.StartVector(8, numElems, 8)
+def OperandAddStridesSlope(builder, stridesSlope): builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(stridesSlope), 0)
+def OperandStartStridesSlopeVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def OperandEnd(builder): return builder.EndObject()
 
 
@@ -605,6 +745,140 @@ def StepStartOutputsVector(builder, numElems): return builder.StartVector(4, num
 def StepAddAttrs(builder, attrs): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(attrs), 0)
 def StepStartAttrsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StepEnd(builder): return builder.EndObject()
+
+
+class ArenaBuffer(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ArenaBuffer()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsArenaBuffer(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ArenaBufferBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x55\x46\x42\x31", size_prefixed=size_prefixed)
+
+    # ArenaBuffer
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ArenaBuffer
+    def Offset(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # ArenaBuffer
+    def Nbytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # ArenaBuffer
+    def NbytesSlope(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # ArenaBuffer
+    def First(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ArenaBuffer
+    def Last(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def ArenaBufferStart(builder): builder.StartObject(5)
+def ArenaBufferAddOffset(builder, offset): builder.PrependInt64Slot(0, offset, 0)
+def ArenaBufferAddNbytes(builder, nbytes): builder.PrependInt64Slot(1, nbytes, 0)
+def ArenaBufferAddNbytesSlope(builder, nbytesSlope): builder.PrependInt64Slot(2, nbytesSlope, 0)
+def ArenaBufferAddFirst(builder, first): builder.PrependInt32Slot(3, first, 0)
+def ArenaBufferAddLast(builder, last): builder.PrependInt32Slot(4, last, 0)
+def ArenaBufferEnd(builder): return builder.EndObject()
+
+
+class BatchInfo(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = BatchInfo()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsBatchInfo(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def BatchInfoBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x55\x46\x42\x31", size_prefixed=size_prefixed)
+
+    # BatchInfo
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # BatchInfo
+    def Saved(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # BatchInfo
+    def Max(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # BatchInfo
+    def Buffers(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            obj = ArenaBuffer()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # BatchInfo
+    def BuffersLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # BatchInfo
+    def BuffersIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+def BatchInfoStart(builder): builder.StartObject(3)
+def BatchInfoAddSaved(builder, saved): builder.PrependInt64Slot(0, saved, 0)
+def BatchInfoAddMax(builder, max): builder.PrependInt64Slot(1, max, 0)
+def BatchInfoAddBuffers(builder, buffers): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(buffers), 0)
+def BatchInfoStartBuffersVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def BatchInfoEnd(builder): return builder.EndObject()
 
 
 class Plan(object):
@@ -752,7 +1026,17 @@ class Plan(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         return o == 0
 
-def PlanStart(builder): builder.StartObject(6)
+    # Plan
+    def Batch(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            obj = BatchInfo()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+def PlanStart(builder): builder.StartObject(7)
 def PlanAddArenaBytes(builder, arenaBytes): builder.PrependInt64Slot(0, arenaBytes, 0)
 def PlanAddInputs(builder, inputs): builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(inputs), 0)
 def PlanStartInputsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
@@ -764,6 +1048,7 @@ def PlanAddSteps(builder, steps): builder.PrependUOffsetTRelativeSlot(4, flatbuf
 def PlanStartStepsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def PlanAddKernels(builder, kernels): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(kernels), 0)
 def PlanStartKernelsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def PlanAddBatch(builder, batch): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(batch), 0)
 def PlanEnd(builder): return builder.EndObject()
 
 

@@ -38,6 +38,9 @@ def write_corpus(out: Path) -> list[Path]:
     img = U.tensor(np.random.default_rng(0).integers(0, 256, (2, 1, 8, 8)).astype(np.uint8))
     paths.append(out / "classify_u8.ufb")
     save_bundle(classify, (img,), paths[-1])
+    mlp, example = MODELS["mlp"](batch=2)
+    paths.append(out / "dynamic_batch.ufb")  # format 2: reaches the batch re-planning reader
+    save_bundle(mlp, example, paths[-1], dynamic_batch=True)
     paths.append(out / "truncated.ufb")
     paths[-1].write_bytes(paths[0].read_bytes()[:200])
     return paths

@@ -57,7 +57,8 @@ URT_API urt_status urt_load_file(const char* path, urt_model** out);
 URT_API urt_status urt_load_memory(const void* data, size_t nbytes, urt_model** out);
 URT_API void urt_free(urt_model* model); /* null is allowed */
 
-/* Interface. Names and shapes stay valid until urt_free. */
+/* Interface. Names and shape pointers stay valid until urt_free (a batch change rewrites the
+ * dims in place). */
 URT_API urt_status urt_num_inputs(const urt_model* model, int* count);
 URT_API urt_status urt_num_outputs(const urt_model* model, int* count);
 URT_API urt_status urt_input_name(const urt_model* model, int index, const char** name);
@@ -71,10 +72,22 @@ URT_API urt_status urt_output_shape(const urt_model* model, int index, const int
                                     int* ndim);
 URT_API urt_status urt_output_nbytes(const urt_model* model, int index, size_t* nbytes);
 
-/* Dynamic input shapes: format version 1 runs at the shapes it was saved with, so this accepts
- * exactly the saved shape (a no-op) and refuses any other, naming the saved shape. */
+/* Dynamic input shapes. A bundle exported with dynamic_batch=True (format 2) runs at any batch
+ * N in 1..max_batch; the batch is dim 0 of every input, one value for the whole model. Setting
+ * input `index` to a shape whose batch is N re-plans the model at N: every batch-dynamic input
+ * takes batch N (the others keep their shape), and the outputs' shapes, byte sizes and the
+ * arena follow (urt_output_shape, urt_output_nbytes, urt_arena_bytes). Only the batch may
+ * change: any other dim must stay as saved, else URT_ERROR_INVALID_ARGUMENT names the shape
+ * expected at that batch. Changing the batch reallocates the input and output buffers: inputs
+ * read as zeros again until set, and earlier outputs are gone. A bundle without a dynamic
+ * batch accepts exactly its saved shape (a no-op) and refuses any other, naming it.
+ * urt_input_shape and urt_output_shape always give the current, concrete shape (never -1),
+ * so buffers can be sized from them; urt_batch tells whether and how far the batch varies. */
 URT_API urt_status urt_set_input_shape(urt_model* model, int index, const int64_t* dims,
                                        int ndim);
+/* The current batch and the largest one the bundle allows; both 0 for a bundle without a
+ * dynamic batch. */
+URT_API urt_status urt_batch(const urt_model* model, int64_t* batch, int64_t* max_batch);
 
 /* Copies `nbytes` (exactly the input's size, C-contiguous, of the input's dtype) into the
  * model's input buffer. */

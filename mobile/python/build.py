@@ -67,7 +67,10 @@ def build_runtime(bundle_path: str | os.PathLike | None, out_dir: str | os.PathL
                   threads: bool = True, jobs: int | None = None) -> RuntimeBuild:
     """Build the runtime for `bundle_path` into `out_dir` (steps above) and return its paths
     and sizes. trimmed=False (bundle_path may then be None) builds every kernel. full: with
-    trimmed, also build the full runtime to compare sizes. opt: "size" (-Os) or "speed" (-O2).
+    trimmed, also build the full runtime to compare sizes. opt: "size" (-Os, LTO and compact
+    kernels: one conv tile shape and a plain-loop GEMM instead of Eigen's, whose sums may differ
+    from unified._core's in the last bits; the digits CNN's trimmed runtime is under 150 KB) or
+    "speed" (-O3 like unified._core: the same kernels give the same time and the same bits).
     native: -march=native (host only). threads: kernel threads (OpenMP; off saves about 12 KB).
     jobs: parallel compile jobs."""
     if target not in TARGETS:

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "../../core_cpp/bundle/bundle_batch.h"
 #include "../../core_cpp/bundle/bundle_reader.h"
 #include "unified/registry.h"
 
@@ -25,11 +26,15 @@ using unified::Arena;
 using unified::Status;
 using unified::TensorView;
 
-struct urt_model {
-  Arena file;  // the bundle's bytes
-  unified::LoadedBundle bundle;
+// One buffer per input and output, remade when the batch changes.
+struct ModelBuffers {
   std::vector<Arena> inputs, outputs;
   std::vector<TensorView> input_views, output_views;
+};
+
+struct urt_model : ModelBuffers {
+  Arena file;  // the bundle's bytes
+  unified::LoadedBundle bundle;
 };
 
 namespace {
@@ -62,10 +67,11 @@ TensorView contiguous_view(const unified::SlotSpec& spec, void* data) {
   return v;
 }
 
-// Buffers for every input and output (inputs zeroed), once per model: runs allocate nothing.
-urt_status allocate_buffers(urt_model* m) {
+// Buffers for every input and output (inputs zeroed), once per model and batch: runs allocate
+// nothing.
+urt_status allocate_buffers(const unified::LoadedBundle& bundle, ModelBuffers* m) {
   for (int pass = 0; pass < 2; ++pass) {
-    const auto& specs = pass == 0 ? m->bundle.inputs : m->bundle.outputs;
+    const auto& specs = pass == 0 ? bundle.inputs : bundle.outputs;
     auto& buffers = pass == 0 ? m->inputs : m->outputs;
     auto& views = pass == 0 ? m->input_views : m->output_views;
     for (const auto& s : specs) {
@@ -83,7 +89,7 @@ urt_status allocate_buffers(urt_model* m) {
 urt_status finish_load(urt_model* m, size_t nbytes, const char* source, urt_model** out) {
   Status st = unified::load_bundle(reinterpret_cast<const uint8_t*>(m->file.data()), nbytes,
                                    &m->bundle, /*copy=*/false);
-  urt_status code = st.is_ok() ? allocate_buffers(m)
+  urt_status code = st.is_ok() ? allocate_buffers(m->bundle, m)
                                : fail(URT_ERROR_BUNDLE, "%s: %s", source, st.message().c_str());
   if (code != URT_OK) {
     delete m;
@@ -180,6 +186,67 @@ urt_status read_file(const char* path, urt_model** out) {
   }
   return finish_load(m, static_cast<size_t>(size), path, out);
 }
+
+#if !defined(UNIFIED_NO_DYNAMIC_BATCH)  // bundle_batch.h: a runtime for fixed batches only
+// The batch N at which input `index` (saved shape and slopes in the bundle) has shape `dims`, or
+// -1 when no batch gives exactly that shape; `expected` gets the shape at N.
+int64_t batch_of_shape(const unified::BundleBatch& batch, int index, const int64_t* dims,
+                       int ndim, std::vector<int64_t>* expected) {
+  const auto& saved = batch.input_shapes[index];
+  const auto& slopes = batch.input_slopes[index];
+  int64_t n = batch.current;
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (slopes[i] == 0 || static_cast<int>(i) >= ndim) continue;
+    int64_t moved = 0;  // the caller's dims may be anything: no overflow
+    if (__builtin_sub_overflow(dims[i], saved[i], &moved) || moved % slopes[i] != 0) return -1;
+    if (__builtin_add_overflow(batch.saved, moved / slopes[i], &n)) return -1;
+    break;
+  }
+  // within 1..max every value was checked at load (its extremes), so this cannot overflow
+  if (n < 1 || n > batch.max) return n < 1 ? -1 : n;
+  expected->clear();
+  for (size_t i = 0; i < saved.size(); ++i)
+    expected->push_back(saved[i] + slopes[i] * (n - batch.saved));
+  return n;
+}
+
+#endif
+
+urt_status refuse_fixed_shape(const unified::BundleTensorSpec* s, int index, const int64_t* dims,
+                              int ndim) {
+  std::string dynamic;
+  for (size_t i = 0; i < s->dynamic_axes.size(); ++i)
+    dynamic += (i ? ", " : "") + std::to_string(s->dynamic_axes[i]) +
+               (i < s->dynamic_names.size() ? " ('" + s->dynamic_names[i] + "')" : "");
+  if (!dynamic.empty()) dynamic = " (dynamic axes recorded: " + dynamic + ")";
+  const auto& saved = s->spec.shape;
+  return fail(URT_ERROR_INVALID_ARGUMENT,
+              "urt_set_input_shape: input %d '%s' was saved at shape %s%s; this bundle was "
+              "exported without dynamic_batch=True and runs at the saved shape only, got %s: "
+              "export it again with dynamic_batch=True, or at this shape",
+              index, s->name.c_str(),
+              shape_str(saved.data(), static_cast<int>(saved.size())).c_str(), dynamic.c_str(),
+              shape_str(dims, ndim).c_str());
+}
+
+#if !defined(UNIFIED_NO_DYNAMIC_BATCH)
+// Re-plans the model at batch n and gives it new input and output buffers.
+urt_status change_batch(urt_model* m, int64_t n) {
+  const int64_t old = m->bundle.batch.current;
+  Status st = unified::bundle_set_batch(&m->bundle, n);
+  if (!st.is_ok()) return fail(URT_ERROR_INVALID_ARGUMENT, "urt_set_input_shape: %s",
+                               st.message().c_str());
+  ModelBuffers fresh;
+  urt_status code = allocate_buffers(m->bundle, &fresh);
+  if (code != URT_OK) {  // back to batch `old` (should that fail too, Plan::bind refuses the
+                         // mismatched buffers at the next run: never out of bounds)
+    unified::bundle_set_batch(&m->bundle, old);
+    return code;
+  }
+  static_cast<ModelBuffers&>(*m) = std::move(fresh);
+  return URT_OK;
+}
+#endif
 
 }  // namespace
 
@@ -289,26 +356,47 @@ urt_status urt_set_input_shape(urt_model* model, int index, const int64_t* dims,
   return guarded("urt_set_input_shape", [&] {
     urt_status code;
     const auto* s = find_spec(model, true, index, ndim <= 0 || dims != nullptr,
-                              "urt_set_input_shape",
-                              &code);
+                              "urt_set_input_shape", &code);
     if (s == nullptr) return code;
     if (ndim < 0) return fail(URT_ERROR_INVALID_ARGUMENT, "urt_set_input_shape: ndim %d < 0", ndim);
-    const auto& saved = s->spec.shape;
-    bool same = ndim == static_cast<int>(saved.size());
-    for (int i = 0; same && i < ndim; ++i) same = dims[i] == saved[i];
+    const auto& current = s->spec.shape;
+    bool same = ndim == static_cast<int>(current.size());
+    for (int i = 0; same && i < ndim; ++i) same = dims[i] == current[i];
     if (same) return URT_OK;
-    std::string dynamic;
-    for (size_t i = 0; i < s->dynamic_axes.size(); ++i)
-      dynamic += (i ? ", " : "") + std::to_string(s->dynamic_axes[i]) +
-                 (i < s->dynamic_names.size() ? " ('" + s->dynamic_names[i] + "')" : "");
-    if (!dynamic.empty()) dynamic = " (dynamic axes recorded: " + dynamic + ")";
-    return fail(URT_ERROR_INVALID_ARGUMENT,
-                "urt_set_input_shape: input %d '%s' was saved at shape %s%s; bundle format 1 "
-                "runs at the saved shape only, got %s: export the bundle again at this shape",
-                index, s->name.c_str(),
-                shape_str(saved.data(), static_cast<int>(saved.size())).c_str(),
-                dynamic.c_str(), shape_str(dims, ndim).c_str());
+#if defined(UNIFIED_NO_DYNAMIC_BATCH)
+    return refuse_fixed_shape(s, index, dims, ndim);
+#else
+    const unified::BundleBatch& batch = model->bundle.batch;
+    if (!batch.dynamic()) return refuse_fixed_shape(s, index, dims, ndim);
+    std::vector<int64_t> expected;
+    const int64_t n = batch_of_shape(batch, index, dims, ndim, &expected);
+    if (n > batch.max)
+      return fail(URT_ERROR_INVALID_ARGUMENT, "urt_set_input_shape: input %d '%s' shape %s asks "
+                  "for batch %lld, more than this bundle's max_batch %lld (export it again with "
+                  "a larger max_batch)", index, s->name.c_str(), shape_str(dims, ndim).c_str(),
+                  static_cast<long long>(n), static_cast<long long>(batch.max));
+    same = n >= 1 && ndim == static_cast<int>(expected.size());
+    for (int i = 0; same && i < ndim; ++i) same = dims[i] == expected[i];
+    if (!same)
+      return fail(URT_ERROR_INVALID_ARGUMENT,
+                  "urt_set_input_shape: input %d '%s' is %s now and only its batch may change "
+                  "(batch 1..%lld); got %s%s%s", index, s->name.c_str(),
+                  shape_str(current.data(), static_cast<int>(current.size())).c_str(),
+                  static_cast<long long>(batch.max), shape_str(dims, ndim).c_str(),
+                  n >= 1 ? ", which at its batch should be " : "",
+                  n >= 1 ? shape_str(expected.data(), static_cast<int>(expected.size())).c_str()
+                         : "");
+    return change_batch(model, n);
+#endif
   });
+}
+
+urt_status urt_batch(const urt_model* model, int64_t* batch, int64_t* max_batch) {
+  if (model == nullptr || batch == nullptr || max_batch == nullptr)
+    return fail(URT_ERROR_INVALID_ARGUMENT, "urt_batch: null argument");
+  *batch = model->bundle.batch.current;
+  *max_batch = model->bundle.batch.max;
+  return URT_OK;
 }
 
 urt_status urt_set_input(urt_model* model, int index, const void* data, size_t nbytes) {

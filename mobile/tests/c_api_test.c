@@ -1,9 +1,13 @@
-/* c_api_test: exercises unified_rt.h from plain C99 (tests/mobile/test_runtime.py builds and
- * runs it). Usage: c_api_test MODEL.ufb OUT_PREFIX [IN_0.bin ...]
+/* c_api_test: exercises unified_rt.h from plain C99 (tests/mobile/test_runtime.py and
+ * test_dynamic_shape.py build and run it).
+ * Usage: c_api_test MODEL.ufb OUT_PREFIX [--batch N] [IN_0.bin ...]
  *  1. loads MODEL with urt_load_file, and again from memory (urt_load_memory);
  *  2. checks the interface getters and the error paths (bad index, wrong byte count, another
- *     shape for urt_set_input_shape, a truncated copy of the file, a missing file, null args);
- *  3. sets input k from the raw bytes of IN_k.bin, runs both models, checks they agree, and
+ *     shape for urt_set_input_shape: refused by a fixed bundle, accepted as a new batch by a
+ *     dynamic one, which then refuses another non-batch dim and a batch above its max; a
+ *     truncated copy of the file, a missing file, null args);
+ *  3. with --batch N, sets every input's dim 0 to N (urt_set_input_shape) on both models;
+ *  4. sets input k from the raw bytes of IN_k.bin, runs both models, checks they agree, and
  *     writes output k's raw bytes to OUT_PREFIX<k>.bin (pytest compares them with eager).
  * Prints one line per failed check and exits 1 if any failed, 2 on a usage or I/O problem. */
 #include <stdio.h>
@@ -43,11 +47,57 @@ static unsigned char* read_all(const char* path, size_t* size) {
   return data;
 }
 
+/* urt_set_input_shape with another shape: a fixed bundle refuses it; a dynamic one takes a new
+ * batch (outputs follow), refuses another dim and a batch above its max, and goes back. */
+static void check_shapes(urt_model* m, const int64_t* dims, int ndim) {
+  int64_t saved[8], other[8], batch = -1, max_batch = -1;
+  const int64_t* now = NULL;
+  int now_ndim = 0;
+  size_t in_bytes = 0, out_bytes = 0, out_bytes_2 = 0;
+  memcpy(saved, dims, sizeof(int64_t) * (size_t)ndim);
+  memcpy(other, dims, sizeof(int64_t) * (size_t)ndim);
+  other[0] += 1;
+  CHECK(urt_batch(m, &batch, &max_batch) == URT_OK, "urt_batch: %s", urt_last_error());
+  if (max_batch == 0) {
+    CHECK(batch == 0, "fixed bundle reports batch %lld", (long long)batch);
+    CHECK(urt_set_input_shape(m, 0, other, ndim) == URT_ERROR_INVALID_ARGUMENT, "other shape");
+    CHECK(strstr(urt_last_error(), "was saved at shape") != NULL, "message: %s",
+          urt_last_error());
+    return;
+  }
+  CHECK(batch == saved[0] && max_batch >= batch, "batch %lld of %lld, saved dim 0 %lld",
+        (long long)batch, (long long)max_batch, (long long)saved[0]);
+  urt_output_nbytes(m, 0, &out_bytes);
+  CHECK(urt_set_input_shape(m, 0, other, ndim) == URT_OK, "batch + 1: %s", urt_last_error());
+  CHECK(urt_input_shape(m, 0, &now, &now_ndim) == URT_OK && now == dims && now[0] == other[0],
+        "input shape after a new batch");
+  CHECK(urt_batch(m, &batch, &max_batch) == URT_OK && batch == other[0], "batch %lld",
+        (long long)batch);
+  CHECK(urt_input_nbytes(m, 0, &in_bytes) == URT_OK && in_bytes % (size_t)other[0] == 0,
+        "input bytes %zu", in_bytes);
+  urt_output_nbytes(m, 0, &out_bytes_2);
+  CHECK(out_bytes_2 / (size_t)other[0] == out_bytes / (size_t)saved[0],
+        "output bytes %zu at batch %lld, %zu at %lld", out_bytes_2, (long long)other[0],
+        out_bytes, (long long)saved[0]);
+  CHECK(urt_run(m) == URT_OK, "run at batch + 1: %s", urt_last_error());
+  if (ndim > 1) {
+    other[1] += 1;
+    CHECK(urt_set_input_shape(m, 0, other, ndim) == URT_ERROR_INVALID_ARGUMENT, "dim 1 changed");
+    CHECK(strstr(urt_last_error(), "only its batch may change") != NULL, "message: %s",
+          urt_last_error());
+    other[1] -= 1;
+  }
+  other[0] = max_batch + 1;
+  CHECK(urt_set_input_shape(m, 0, other, ndim) == URT_ERROR_INVALID_ARGUMENT, "above max");
+  CHECK(strstr(urt_last_error(), "max_batch") != NULL, "message: %s", urt_last_error());
+  CHECK(urt_set_input_shape(m, 0, saved, ndim) == URT_OK, "back to saved: %s", urt_last_error());
+  CHECK(urt_batch(m, &batch, &max_batch) == URT_OK && batch == saved[0], "batch restored");
+}
+
 static void check_errors(urt_model* m, const unsigned char* file, size_t file_size) {
   const char* name = NULL;
   const int64_t* dims = NULL;
   int ndim = 0, n_in = 0;
-  int64_t other[8];
   size_t nbytes = 0;
   urt_model* bad = NULL;
   char bogus[4] = {0};
@@ -62,10 +112,7 @@ static void check_errors(urt_model* m, const unsigned char* file, size_t file_si
 
   CHECK(urt_input_shape(m, 0, &dims, &ndim) == URT_OK, "shape: %s", urt_last_error());
   CHECK(urt_set_input_shape(m, 0, dims, ndim) == URT_OK, "saved shape: %s", urt_last_error());
-  memcpy(other, dims, sizeof(int64_t) * (size_t)ndim);
-  other[0] += 1;
-  CHECK(urt_set_input_shape(m, 0, other, ndim) == URT_ERROR_INVALID_ARGUMENT, "other shape");
-  CHECK(strstr(urt_last_error(), "was saved at shape") != NULL, "message: %s", urt_last_error());
+  check_shapes(m, dims, ndim);
 
   CHECK(urt_load_memory(file, file_size / 2, &bad) == URT_ERROR_BUNDLE, "truncated accepted");
   CHECK(bad == NULL, "model set on failure");
@@ -79,18 +126,29 @@ static void check_errors(urt_model* m, const unsigned char* file, size_t file_si
   urt_free(NULL);
 }
 
-static int run_model(urt_model* m, int argc, char** argv) {
+/* Sets every input's dim 0 to `batch` (when > 0), then input k from files[k], and runs. */
+static int run_model(urt_model* m, long batch, int nfiles, char** files) {
   int n_in = 0, k;
   CHECK(urt_num_inputs(m, &n_in) == URT_OK, "urt_num_inputs");
-  if (argc - 3 != n_in) {
-    fprintf(stderr, "c_api_test: the model takes %d inputs, %d files given\n", n_in, argc - 3);
+  if (nfiles != n_in) {
+    fprintf(stderr, "c_api_test: the model takes %d inputs, %d files given\n", n_in, nfiles);
     return 0;
+  }
+  for (k = 0; batch > 0 && k < n_in; ++k) {
+    const int64_t* dims = NULL;
+    int64_t want[8];
+    int ndim = 0;
+    CHECK(urt_input_shape(m, k, &dims, &ndim) == URT_OK && ndim >= 1 && ndim <= 8, "shape %d", k);
+    memcpy(want, dims, sizeof(int64_t) * (size_t)ndim);
+    want[0] = batch;
+    CHECK(urt_set_input_shape(m, k, want, ndim) == URT_OK, "batch %ld for input %d: %s", batch,
+          k, urt_last_error());
   }
   for (k = 0; k < n_in; ++k) {
     size_t size = 0, want = 0;
-    unsigned char* data = read_all(argv[3 + k], &size);
+    unsigned char* data = read_all(files[k], &size);
     if (data == NULL) {
-      fprintf(stderr, "c_api_test: cannot read %s\n", argv[3 + k]);
+      fprintf(stderr, "c_api_test: cannot read %s\n", files[k]);
       return 0;
     }
     CHECK(urt_input_nbytes(m, k, &want) == URT_OK && want == size, "input %d: %zu bytes, file %zu",
@@ -106,10 +164,19 @@ int main(int argc, char** argv) {
   urt_model *m = NULL, *copy = NULL;
   unsigned char* file;
   size_t file_size = 0, arena = 0;
-  int n_out = 0, k;
+  int n_out = 0, k, first_file = 3;
+  long batch = 0;
   if (argc < 3) {
-    fprintf(stderr, "usage: c_api_test MODEL.ufb OUT_PREFIX [IN_0.bin ...]\n");
+    fprintf(stderr, "usage: c_api_test MODEL.ufb OUT_PREFIX [--batch N] [IN_0.bin ...]\n");
     return 2;
+  }
+  if (argc >= 5 && strcmp(argv[3], "--batch") == 0) {
+    batch = strtol(argv[4], NULL, 10);
+    first_file = 5;
+    if (batch < 1) {
+      fprintf(stderr, "c_api_test: --batch needs a positive integer, got '%s'\n", argv[4]);
+      return 2;
+    }
   }
   if (urt_load_file(argv[1], &m) != URT_OK) {
     printf("FAILED load: %s\n", urt_last_error());
@@ -121,7 +188,9 @@ int main(int argc, char** argv) {
   CHECK(urt_set_num_threads(1) == URT_OK, "threads");
   CHECK(urt_arena_bytes(m, &arena) == URT_OK, "arena");
   check_errors(m, file, file_size);
-  if (!run_model(m, argc, argv) || (copy != NULL && !run_model(copy, argc, argv))) return 2;
+  if (!run_model(m, batch, argc - first_file, argv + first_file) ||
+      (copy != NULL && !run_model(copy, batch, argc - first_file, argv + first_file)))
+    return 2;
 
   urt_num_outputs(m, &n_out);
   for (k = 0; k < n_out; ++k) {

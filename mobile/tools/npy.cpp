@@ -126,10 +126,22 @@ bool parse_header(const char* text, size_t n, std::string* descr, bool* fortran,
   return true;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
+// "(2, 3)", "(4,)" or "()" (at most 8 dims of 20 digits: fits; printf-style, for size)
+struct ShapeText {
+  char text[256];
+  const char* c_str() const { return text; }
+};
+ShapeText shape_text(const int64_t* shape, size_t ndim) {
+  ShapeText s;
+  int n = std::snprintf(s.text, sizeof s.text, "(");
+  for (size_t i = 0; i < ndim && i < 8; ++i)
+    n += std::snprintf(s.text + n, sizeof s.text - n, "%s%lld", i ? ", " : "",
+                       static_cast<long long>(shape[i]));
+  std::snprintf(s.text + n, sizeof s.text - n, ndim == 1 ? ",)" : ")");
+  return s;
+}
+ShapeText shape_text(const std::vector<int64_t>& shape) {
+  return shape_text(shape.data(), shape.size());
 }
 
 }  // namespace
@@ -201,9 +213,9 @@ bool npy_parse(const uint8_t* bytes, size_t size, NpyArray* out, std::string* er
   return true;
 }
 
-bool npy_read(const std::string& path, NpyArray* out, std::string* error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return fail(error, "cannot open '%s'", path.c_str());
+bool npy_read(const char* path, NpyArray* out, std::string* error) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (f == nullptr) return fail(error, "cannot open '%s'", path);
   std::vector<uint8_t> bytes;
   uint8_t chunk[65536];
   size_t got;
@@ -211,9 +223,9 @@ bool npy_read(const std::string& path, NpyArray* out, std::string* error) {
     bytes.insert(bytes.end(), chunk, chunk + got);
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
-  if (failed) return fail(error, "cannot read '%s'", path.c_str());
+  if (failed) return fail(error, "cannot read '%s'", path);
   if (!npy_parse(bytes.data(), bytes.size(), out, error)) {
-    *error = path + ": " + *error;
+    *error = std::string(path) + ": " + *error;
     return false;
   }
   return true;
@@ -221,31 +233,31 @@ bool npy_read(const std::string& path, NpyArray* out, std::string* error) {
 
 std::vector<uint8_t> npy_encode(urt_dtype dtype, const int64_t* shape, int ndim,
                                 const void* data, size_t nbytes) {
-  std::vector<int64_t> dims(shape, shape + ndim);
-  std::string header = std::string("{'descr': '") + npy_descr(dtype) +
-                       "', 'fortran_order': False, 'shape': " + shape_text(dims) + ", }";
+  char header[384];
+  size_t size = static_cast<size_t>(std::snprintf(
+      header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+      npy_descr(dtype), shape_text(shape, static_cast<size_t>(ndim)).c_str()));
   // pad with spaces so the data starts at a multiple of 64, ending with a newline
-  const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
-  header.push_back('\n');
+  for (size_t pad = (64 - (10 + size + 1) % 64) % 64; pad > 0; --pad) header[size++] = ' ';
+  header[size++] = '\n';
   std::vector<uint8_t> out(kMagic, kMagic + kMagicBytes);
   out.push_back(1);
   out.push_back(0);
-  out.push_back(static_cast<uint8_t>(header.size() & 0xFF));
-  out.push_back(static_cast<uint8_t>(header.size() >> 8));
-  out.insert(out.end(), header.begin(), header.end());
+  out.push_back(static_cast<uint8_t>(size & 0xFF));
+  out.push_back(static_cast<uint8_t>(size >> 8));
+  out.insert(out.end(), header, header + size);
   const auto* p = static_cast<const uint8_t*>(data);
   out.insert(out.end(), p, p + nbytes);
   return out;
 }
 
-bool npy_write(const std::string& path, urt_dtype dtype, const int64_t* shape, int ndim,
+bool npy_write(const char* path, urt_dtype dtype, const int64_t* shape, int ndim,
                const void* data, size_t nbytes, std::string* error) {
   const std::vector<uint8_t> bytes = npy_encode(dtype, shape, ndim, data, nbytes);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return fail(error, "cannot write '%s'", path.c_str());
+  std::FILE* f = std::fopen(path, "wb");
+  if (f == nullptr) return fail(error, "cannot write '%s'", path);
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) return fail(error, "cannot write '%s'", path.c_str());
+  if (!ok || !closed) return fail(error, "cannot write '%s'", path);
   return true;
 }

@@ -21,9 +21,9 @@ size_t npy_itemsize(urt_dtype dtype);     // 4, ...
 
 // Parses a whole file's bytes; false with *error set on any problem.
 bool npy_parse(const uint8_t* bytes, size_t size, NpyArray* out, std::string* error);
-bool npy_read(const std::string& path, NpyArray* out, std::string* error);
+bool npy_read(const char* path, NpyArray* out, std::string* error);
 // The bytes of a version 1.0 file holding `data` (C-contiguous) with this dtype and shape.
 std::vector<uint8_t> npy_encode(urt_dtype dtype, const int64_t* shape, int ndim,
                                 const void* data, size_t nbytes);
-bool npy_write(const std::string& path, urt_dtype dtype, const int64_t* shape, int ndim,
+bool npy_write(const char* path, urt_dtype dtype, const int64_t* shape, int ndim,
                const void* data, size_t nbytes, std::string* error);

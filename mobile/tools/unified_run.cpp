@@ -28,7 +28,7 @@ namespace {
 const char kUsage[] =
     "usage: unified-run MODEL.ufb [--iters N] [--warmup N] [--threads N] [--verify]\n"
     "                   [--atol X] [--rtol X] [--input X.npy]... [--save-outputs DIR]\n"
-    "                   [--seed N] [--json]\n"
+    "                   [--seed N] [--json] [--batch N]\n"
     "       unified-run --list-kernels\n"
     "  --iters N          timed runs (default 100)\n"
     "  --warmup N         untimed runs first (default 10)\n"
@@ -38,11 +38,12 @@ const char kUsage[] =
     "  --input X.npy      input k from a .npy file (one per input, in order);\n"
     "                     default: random values from --seed\n"
     "  --save-outputs DIR write each output of the last timed run to DIR/<name>.npy\n"
-    "  --json             print one JSON object instead of text\n";
+    "  --json             print one JSON object instead of text\n"
+    "  --batch N          run a dynamic-batch bundle at batch N (dim 0 of every input)\n";
 
 struct Options {
   const char* model = nullptr;
-  long iters = 100, warmup = 10, threads = 1, seed = 0;
+  long iters = 100, warmup = 10, threads = 1, seed = 0, batch = 0;
   bool verify = false, json = false, list_kernels = false;
   double atol = 1e-5, rtol = 1e-5;
   std::vector<const char*> inputs;
@@ -95,6 +96,7 @@ Options parse_args(int argc, char** argv) {
     else if (is("--atol")) o.atol = parse_tolerance(value(), a);
     else if (is("--rtol")) o.rtol = parse_tolerance(value(), a);
     else if (is("--input")) o.inputs.push_back(value());
+    else if (is("--batch")) o.batch = parse_int(value(), a, 1, 1L << 31);
     else if (is("--save-outputs")) o.save_dir = value();
     else if (is("--verify")) o.verify = true;
     else if (is("--json")) o.json = true;
@@ -105,6 +107,8 @@ Options parse_args(int argc, char** argv) {
     else die("more than one model given ('%s' and '%s')", o.model, a);
   }
   if (o.model == nullptr && !o.list_kernels) die("no model given\n%s", kUsage);
+  if (o.batch > 0 && o.verify) die("--verify runs the reference pairs at the saved batch; "
+                                   "leave out --batch");
   return o;
 }
 
@@ -173,6 +177,19 @@ std::vector<uint8_t> random_input(const TensorInfo& t, uint64_t* state) {
     }
   }
   return bytes;
+}
+
+// --batch: dim 0 of every input becomes n (the C API re-plans a dynamic-batch bundle).
+void set_batch(urt_model* m, int num_in, long n) {
+  for (int k = 0; k < num_in; ++k) {
+    const int64_t* dims = nullptr;
+    int ndim = 0;
+    check(urt_input_shape(m, k, &dims, &ndim), "urt_input_shape");
+    if (ndim == 0) die("--batch: input %d is a scalar: it has no batch", k);
+    std::vector<int64_t> want(dims, dims + ndim);
+    want[0] = n;
+    check(urt_set_input_shape(m, k, want.data(), ndim), "--batch");
+  }
 }
 
 void set_inputs(urt_model* m, const Options& o, const std::vector<TensorInfo>& ins) {
@@ -276,7 +293,10 @@ void save_outputs(const urt_model* m, const char* dir, const std::vector<TensorI
     const void* data = nullptr;
     size_t nbytes = 0;
     check(urt_get_output(m, static_cast<int>(k), &data, &nbytes), "urt_get_output");
-    std::string path = std::string(dir) + "/" + outs[k].name + ".npy", error;
+    char path[4096];
+    if (std::snprintf(path, sizeof path, "%s/%s.npy", dir, outs[k].name) >= int{sizeof path})
+      die("--save-outputs: the path %s/%s.npy is too long", dir, outs[k].name);
+    std::string error;
     if (!npy_write(path, outs[k].dtype, outs[k].shape.data(),
                    static_cast<int>(outs[k].shape.size()), data, nbytes, &error))
       die("%s", error.c_str());
@@ -314,6 +334,7 @@ int main(int argc, char** argv) {
   int num_in = 0, num_out = 0;
   check(urt_num_inputs(m, &num_in), "urt_num_inputs");
   check(urt_num_outputs(m, &num_out), "urt_num_outputs");
+  if (o.batch > 0) set_batch(m, num_in, o.batch);
   std::vector<TensorInfo> ins, outs;
   for (int k = 0; k < num_in; ++k) ins.push_back(tensor_info(m, true, k));
   for (int k = 0; k < num_out; ++k) outs.push_back(tensor_info(m, false, k));
@@ -336,7 +357,11 @@ int main(int argc, char** argv) {
     t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   if (o.save_dir != nullptr) save_outputs(m, o.save_dir, outs);
-  std::sort(ms.begin(), ms.end());
+  // qsort rather than std::sort: one comparison function, not a sort instantiation (size)
+  std::qsort(ms.data(), ms.size(), sizeof(double), [](const void* x, const void* y) {
+    const double a = *static_cast<const double*>(x), b = *static_cast<const double*>(y);
+    return (a > b) - (a < b);
+  });
   const size_t mid = ms.size() / 2;
   const double median = ms.size() % 2 ? ms[mid] : 0.5 * (ms[mid - 1] + ms[mid]);
   int pairs = 0;

@@ -206,9 +206,9 @@ def test_empty_file_on_disk(tmp_path):
 
 def test_newer_format_version_says_upgrade(bundle_bytes):
     buf = bytearray(bundle_bytes)
-    struct.pack_into("<I", buf, 4, 2)
-    with pytest.raises(BundleError, match=r"format version\) = 2, this reader reads version 1 "
-                                          r"\(written by a newer unified: upgrade\)"):
+    struct.pack_into("<I", buf, 4, 3)
+    with pytest.raises(BundleError, match=r"format version\) = 3, this reader reads versions "
+                                          r"1\.\.2 \(written by a newer unified: upgrade\)"):
         load_bundle(bytes(buf))
 
 

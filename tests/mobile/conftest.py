@@ -43,7 +43,7 @@ def bundles(shared_dir) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def host_runtime(shared_dir, bundles):
     """`unified build-runtime digits_cnn.ufb` (trimmed, plus the full runtime from the same
-    objects) for this machine, built through the CLI: -O2 and -march=native like unified._core,
+    objects) for this machine, built through the CLI: -O3 and -march=native like unified._core,
     so outputs are compared with eager on equal terms."""
     from unified.cli import main
 

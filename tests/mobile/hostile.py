@@ -50,7 +50,7 @@ def hostile_files(data: bytes) -> dict[str, tuple[bytes, str]]:
                                  "(flatbuffer identifier) are not \"UFB1\""),
         "unknown_kernel_crc_fixed": (crc_fixed(rename_kernel), "needs kernel 'lineaX'"),
         "huge_size": (bytes(huge), "(flatbuffer size)"),
-        "newer_version": (data[:4] + struct.pack("<I", 2) + data[8:], "upgrade"),
+        "newer_version": (data[:4] + struct.pack("<I", 3) + data[8:], "upgrade"),
     }
 
 

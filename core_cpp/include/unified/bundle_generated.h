@@ -31,6 +31,12 @@ struct OperandBuilder;
 struct Step;
 struct StepBuilder;
 
+struct ArenaBuffer;
+struct ArenaBufferBuilder;
+
+struct BatchInfo;
+struct BatchInfoBuilder;
+
 struct Plan;
 struct PlanBuilder;
 
@@ -175,7 +181,9 @@ struct Attr FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_F = 10,
     VT_INTS = 12,
     VT_FLOATS = 14,
-    VT_S = 16
+    VT_S = 16,
+    VT_I_SLOPE = 18,
+    VT_INTS_SLOPE = 20
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -198,6 +206,12 @@ struct Attr FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *s() const {
     return GetPointer<const flatbuffers::String *>(VT_S);
   }
+  int64_t i_slope() const {
+    return GetField<int64_t>(VT_I_SLOPE, 0);
+  }
+  const flatbuffers::Vector<int64_t> *ints_slope() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_INTS_SLOPE);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffsetRequired(verifier, VT_NAME) &&
@@ -211,6 +225,9 @@ struct Attr FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyVector(floats()) &&
            VerifyOffset(verifier, VT_S) &&
            verifier.VerifyString(s()) &&
+           VerifyField<int64_t>(verifier, VT_I_SLOPE, 8) &&
+           VerifyOffset(verifier, VT_INTS_SLOPE) &&
+           verifier.VerifyVector(ints_slope()) &&
            verifier.EndTable();
   }
 };
@@ -240,6 +257,12 @@ struct AttrBuilder {
   void add_s(flatbuffers::Offset<flatbuffers::String> s) {
     fbb_.AddOffset(Attr::VT_S, s);
   }
+  void add_i_slope(int64_t i_slope) {
+    fbb_.AddElement<int64_t>(Attr::VT_I_SLOPE, i_slope, 0);
+  }
+  void add_ints_slope(flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints_slope) {
+    fbb_.AddOffset(Attr::VT_INTS_SLOPE, ints_slope);
+  }
   explicit AttrBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -260,10 +283,14 @@ inline flatbuffers::Offset<Attr> CreateAttr(
     double f = 0.0,
     flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints = 0,
     flatbuffers::Offset<flatbuffers::Vector<double>> floats = 0,
-    flatbuffers::Offset<flatbuffers::String> s = 0) {
+    flatbuffers::Offset<flatbuffers::String> s = 0,
+    int64_t i_slope = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> ints_slope = 0) {
   AttrBuilder builder_(_fbb);
+  builder_.add_i_slope(i_slope);
   builder_.add_f(f);
   builder_.add_i(i);
+  builder_.add_ints_slope(ints_slope);
   builder_.add_s(s);
   builder_.add_floats(floats);
   builder_.add_ints(ints);
@@ -280,11 +307,14 @@ inline flatbuffers::Offset<Attr> CreateAttrDirect(
     double f = 0.0,
     const std::vector<int64_t> *ints = nullptr,
     const std::vector<double> *floats = nullptr,
-    const char *s = nullptr) {
+    const char *s = nullptr,
+    int64_t i_slope = 0,
+    const std::vector<int64_t> *ints_slope = nullptr) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto ints__ = ints ? _fbb.CreateVector<int64_t>(*ints) : 0;
   auto floats__ = floats ? _fbb.CreateVector<double>(*floats) : 0;
   auto s__ = s ? _fbb.CreateString(s) : 0;
+  auto ints_slope__ = ints_slope ? _fbb.CreateVector<int64_t>(*ints_slope) : 0;
   return unified::fbs::CreateAttr(
       _fbb,
       name__,
@@ -293,7 +323,9 @@ inline flatbuffers::Offset<Attr> CreateAttrDirect(
       f,
       ints__,
       floats__,
-      s__);
+      s__,
+      i_slope,
+      ints_slope__);
 }
 
 struct DataTensor FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -404,7 +436,8 @@ struct TensorSpec FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_DTYPE = 6,
     VT_SHAPE = 8,
     VT_DYNAMIC_AXES = 10,
-    VT_DYNAMIC_NAMES = 12
+    VT_DYNAMIC_NAMES = 12,
+    VT_SHAPE_SLOPE = 14
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -421,6 +454,9 @@ struct TensorSpec FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *dynamic_names() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_DYNAMIC_NAMES);
   }
+  const flatbuffers::Vector<int64_t> *shape_slope() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_SHAPE_SLOPE);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffsetRequired(verifier, VT_NAME) &&
@@ -433,6 +469,8 @@ struct TensorSpec FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_DYNAMIC_NAMES) &&
            verifier.VerifyVector(dynamic_names()) &&
            verifier.VerifyVectorOfStrings(dynamic_names()) &&
+           VerifyOffset(verifier, VT_SHAPE_SLOPE) &&
+           verifier.VerifyVector(shape_slope()) &&
            verifier.EndTable();
   }
 };
@@ -456,6 +494,9 @@ struct TensorSpecBuilder {
   void add_dynamic_names(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> dynamic_names) {
     fbb_.AddOffset(TensorSpec::VT_DYNAMIC_NAMES, dynamic_names);
   }
+  void add_shape_slope(flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape_slope) {
+    fbb_.AddOffset(TensorSpec::VT_SHAPE_SLOPE, shape_slope);
+  }
   explicit TensorSpecBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -474,8 +515,10 @@ inline flatbuffers::Offset<TensorSpec> CreateTensorSpec(
     unified::fbs::DType dtype = unified::fbs::DType_Float32,
     flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape = 0,
     flatbuffers::Offset<flatbuffers::Vector<int32_t>> dynamic_axes = 0,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> dynamic_names = 0) {
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> dynamic_names = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape_slope = 0) {
   TensorSpecBuilder builder_(_fbb);
+  builder_.add_shape_slope(shape_slope);
   builder_.add_dynamic_names(dynamic_names);
   builder_.add_dynamic_axes(dynamic_axes);
   builder_.add_shape(shape);
@@ -490,18 +533,21 @@ inline flatbuffers::Offset<TensorSpec> CreateTensorSpecDirect(
     unified::fbs::DType dtype = unified::fbs::DType_Float32,
     const std::vector<int64_t> *shape = nullptr,
     const std::vector<int32_t> *dynamic_axes = nullptr,
-    const std::vector<flatbuffers::Offset<flatbuffers::String>> *dynamic_names = nullptr) {
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *dynamic_names = nullptr,
+    const std::vector<int64_t> *shape_slope = nullptr) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto shape__ = shape ? _fbb.CreateVector<int64_t>(*shape) : 0;
   auto dynamic_axes__ = dynamic_axes ? _fbb.CreateVector<int32_t>(*dynamic_axes) : 0;
   auto dynamic_names__ = dynamic_names ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*dynamic_names) : 0;
+  auto shape_slope__ = shape_slope ? _fbb.CreateVector<int64_t>(*shape_slope) : 0;
   return unified::fbs::CreateTensorSpec(
       _fbb,
       name__,
       dtype,
       shape__,
       dynamic_axes__,
-      dynamic_names__);
+      dynamic_names__,
+      shape_slope__);
 }
 
 struct Operand FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -512,7 +558,11 @@ struct Operand FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_BYTE_OFFSET = 8,
     VT_DTYPE = 10,
     VT_SHAPE = 12,
-    VT_STRIDES = 14
+    VT_STRIDES = 14,
+    VT_BUFFER = 16,
+    VT_OFFSET_SLOPE = 18,
+    VT_SHAPE_SLOPE = 20,
+    VT_STRIDES_SLOPE = 22
   };
   unified::fbs::Storage storage() const {
     return static_cast<unified::fbs::Storage>(GetField<int8_t>(VT_STORAGE, 0));
@@ -532,6 +582,18 @@ struct Operand FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::Vector<int64_t> *strides() const {
     return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_STRIDES);
   }
+  int32_t buffer() const {
+    return GetField<int32_t>(VT_BUFFER, -1);
+  }
+  int64_t offset_slope() const {
+    return GetField<int64_t>(VT_OFFSET_SLOPE, 0);
+  }
+  const flatbuffers::Vector<int64_t> *shape_slope() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_SHAPE_SLOPE);
+  }
+  const flatbuffers::Vector<int64_t> *strides_slope() const {
+    return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_STRIDES_SLOPE);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<int8_t>(verifier, VT_STORAGE, 1) &&
@@ -542,6 +604,12 @@ struct Operand FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyVector(shape()) &&
            VerifyOffset(verifier, VT_STRIDES) &&
            verifier.VerifyVector(strides()) &&
+           VerifyField<int32_t>(verifier, VT_BUFFER, 4) &&
+           VerifyField<int64_t>(verifier, VT_OFFSET_SLOPE, 8) &&
+           VerifyOffset(verifier, VT_SHAPE_SLOPE) &&
+           verifier.VerifyVector(shape_slope()) &&
+           VerifyOffset(verifier, VT_STRIDES_SLOPE) &&
+           verifier.VerifyVector(strides_slope()) &&
            verifier.EndTable();
   }
 };
@@ -568,6 +636,18 @@ struct OperandBuilder {
   void add_strides(flatbuffers::Offset<flatbuffers::Vector<int64_t>> strides) {
     fbb_.AddOffset(Operand::VT_STRIDES, strides);
   }
+  void add_buffer(int32_t buffer) {
+    fbb_.AddElement<int32_t>(Operand::VT_BUFFER, buffer, -1);
+  }
+  void add_offset_slope(int64_t offset_slope) {
+    fbb_.AddElement<int64_t>(Operand::VT_OFFSET_SLOPE, offset_slope, 0);
+  }
+  void add_shape_slope(flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape_slope) {
+    fbb_.AddOffset(Operand::VT_SHAPE_SLOPE, shape_slope);
+  }
+  void add_strides_slope(flatbuffers::Offset<flatbuffers::Vector<int64_t>> strides_slope) {
+    fbb_.AddOffset(Operand::VT_STRIDES_SLOPE, strides_slope);
+  }
   explicit OperandBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -586,9 +666,17 @@ inline flatbuffers::Offset<Operand> CreateOperand(
     int64_t byte_offset = 0,
     unified::fbs::DType dtype = unified::fbs::DType_Float32,
     flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape = 0,
-    flatbuffers::Offset<flatbuffers::Vector<int64_t>> strides = 0) {
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> strides = 0,
+    int32_t buffer = -1,
+    int64_t offset_slope = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> shape_slope = 0,
+    flatbuffers::Offset<flatbuffers::Vector<int64_t>> strides_slope = 0) {
   OperandBuilder builder_(_fbb);
+  builder_.add_offset_slope(offset_slope);
   builder_.add_byte_offset(byte_offset);
+  builder_.add_strides_slope(strides_slope);
+  builder_.add_shape_slope(shape_slope);
+  builder_.add_buffer(buffer);
   builder_.add_strides(strides);
   builder_.add_shape(shape);
   builder_.add_slot(slot);
@@ -604,9 +692,15 @@ inline flatbuffers::Offset<Operand> CreateOperandDirect(
     int64_t byte_offset = 0,
     unified::fbs::DType dtype = unified::fbs::DType_Float32,
     const std::vector<int64_t> *shape = nullptr,
-    const std::vector<int64_t> *strides = nullptr) {
+    const std::vector<int64_t> *strides = nullptr,
+    int32_t buffer = -1,
+    int64_t offset_slope = 0,
+    const std::vector<int64_t> *shape_slope = nullptr,
+    const std::vector<int64_t> *strides_slope = nullptr) {
   auto shape__ = shape ? _fbb.CreateVector<int64_t>(*shape) : 0;
   auto strides__ = strides ? _fbb.CreateVector<int64_t>(*strides) : 0;
+  auto shape_slope__ = shape_slope ? _fbb.CreateVector<int64_t>(*shape_slope) : 0;
+  auto strides_slope__ = strides_slope ? _fbb.CreateVector<int64_t>(*strides_slope) : 0;
   return unified::fbs::CreateOperand(
       _fbb,
       storage,
@@ -614,7 +708,11 @@ inline flatbuffers::Offset<Operand> CreateOperandDirect(
       byte_offset,
       dtype,
       shape__,
-      strides__);
+      strides__,
+      buffer,
+      offset_slope,
+      shape_slope__,
+      strides_slope__);
 }
 
 struct Step FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -742,6 +840,163 @@ inline flatbuffers::Offset<Step> CreateStepDirect(
       attrs__);
 }
 
+struct ArenaBuffer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef ArenaBufferBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_OFFSET = 4,
+    VT_NBYTES = 6,
+    VT_NBYTES_SLOPE = 8,
+    VT_FIRST = 10,
+    VT_LAST = 12
+  };
+  int64_t offset() const {
+    return GetField<int64_t>(VT_OFFSET, 0);
+  }
+  int64_t nbytes() const {
+    return GetField<int64_t>(VT_NBYTES, 0);
+  }
+  int64_t nbytes_slope() const {
+    return GetField<int64_t>(VT_NBYTES_SLOPE, 0);
+  }
+  int32_t first() const {
+    return GetField<int32_t>(VT_FIRST, 0);
+  }
+  int32_t last() const {
+    return GetField<int32_t>(VT_LAST, 0);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<int64_t>(verifier, VT_OFFSET, 8) &&
+           VerifyField<int64_t>(verifier, VT_NBYTES, 8) &&
+           VerifyField<int64_t>(verifier, VT_NBYTES_SLOPE, 8) &&
+           VerifyField<int32_t>(verifier, VT_FIRST, 4) &&
+           VerifyField<int32_t>(verifier, VT_LAST, 4) &&
+           verifier.EndTable();
+  }
+};
+
+struct ArenaBufferBuilder {
+  typedef ArenaBuffer Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_offset(int64_t offset) {
+    fbb_.AddElement<int64_t>(ArenaBuffer::VT_OFFSET, offset, 0);
+  }
+  void add_nbytes(int64_t nbytes) {
+    fbb_.AddElement<int64_t>(ArenaBuffer::VT_NBYTES, nbytes, 0);
+  }
+  void add_nbytes_slope(int64_t nbytes_slope) {
+    fbb_.AddElement<int64_t>(ArenaBuffer::VT_NBYTES_SLOPE, nbytes_slope, 0);
+  }
+  void add_first(int32_t first) {
+    fbb_.AddElement<int32_t>(ArenaBuffer::VT_FIRST, first, 0);
+  }
+  void add_last(int32_t last) {
+    fbb_.AddElement<int32_t>(ArenaBuffer::VT_LAST, last, 0);
+  }
+  explicit ArenaBufferBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<ArenaBuffer> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<ArenaBuffer>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<ArenaBuffer> CreateArenaBuffer(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int64_t offset = 0,
+    int64_t nbytes = 0,
+    int64_t nbytes_slope = 0,
+    int32_t first = 0,
+    int32_t last = 0) {
+  ArenaBufferBuilder builder_(_fbb);
+  builder_.add_nbytes_slope(nbytes_slope);
+  builder_.add_nbytes(nbytes);
+  builder_.add_offset(offset);
+  builder_.add_last(last);
+  builder_.add_first(first);
+  return builder_.Finish();
+}
+
+struct BatchInfo FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef BatchInfoBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_SAVED = 4,
+    VT_MAX = 6,
+    VT_BUFFERS = 8
+  };
+  int64_t saved() const {
+    return GetField<int64_t>(VT_SAVED, 0);
+  }
+  int64_t max() const {
+    return GetField<int64_t>(VT_MAX, 0);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<unified::fbs::ArenaBuffer>> *buffers() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<unified::fbs::ArenaBuffer>> *>(VT_BUFFERS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<int64_t>(verifier, VT_SAVED, 8) &&
+           VerifyField<int64_t>(verifier, VT_MAX, 8) &&
+           VerifyOffset(verifier, VT_BUFFERS) &&
+           verifier.VerifyVector(buffers()) &&
+           verifier.VerifyVectorOfTables(buffers()) &&
+           verifier.EndTable();
+  }
+};
+
+struct BatchInfoBuilder {
+  typedef BatchInfo Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_saved(int64_t saved) {
+    fbb_.AddElement<int64_t>(BatchInfo::VT_SAVED, saved, 0);
+  }
+  void add_max(int64_t max) {
+    fbb_.AddElement<int64_t>(BatchInfo::VT_MAX, max, 0);
+  }
+  void add_buffers(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<unified::fbs::ArenaBuffer>>> buffers) {
+    fbb_.AddOffset(BatchInfo::VT_BUFFERS, buffers);
+  }
+  explicit BatchInfoBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<BatchInfo> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<BatchInfo>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<BatchInfo> CreateBatchInfo(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int64_t saved = 0,
+    int64_t max = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<unified::fbs::ArenaBuffer>>> buffers = 0) {
+  BatchInfoBuilder builder_(_fbb);
+  builder_.add_max(max);
+  builder_.add_saved(saved);
+  builder_.add_buffers(buffers);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<BatchInfo> CreateBatchInfoDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int64_t saved = 0,
+    int64_t max = 0,
+    const std::vector<flatbuffers::Offset<unified::fbs::ArenaBuffer>> *buffers = nullptr) {
+  auto buffers__ = buffers ? _fbb.CreateVector<flatbuffers::Offset<unified::fbs::ArenaBuffer>>(*buffers) : 0;
+  return unified::fbs::CreateBatchInfo(
+      _fbb,
+      saved,
+      max,
+      buffers__);
+}
+
 struct Plan FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef PlanBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -750,7 +1005,8 @@ struct Plan FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_OUTPUTS = 8,
     VT_CONSTS = 10,
     VT_STEPS = 12,
-    VT_KERNELS = 14
+    VT_KERNELS = 14,
+    VT_BATCH = 16
   };
   int64_t arena_bytes() const {
     return GetField<int64_t>(VT_ARENA_BYTES, 0);
@@ -770,6 +1026,9 @@ struct Plan FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *kernels() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_KERNELS);
   }
+  const unified::fbs::BatchInfo *batch() const {
+    return GetPointer<const unified::fbs::BatchInfo *>(VT_BATCH);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<int64_t>(verifier, VT_ARENA_BYTES, 8) &&
@@ -788,6 +1047,8 @@ struct Plan FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_KERNELS) &&
            verifier.VerifyVector(kernels()) &&
            verifier.VerifyVectorOfStrings(kernels()) &&
+           VerifyOffset(verifier, VT_BATCH) &&
+           verifier.VerifyTable(batch()) &&
            verifier.EndTable();
   }
 };
@@ -814,6 +1075,9 @@ struct PlanBuilder {
   void add_kernels(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> kernels) {
     fbb_.AddOffset(Plan::VT_KERNELS, kernels);
   }
+  void add_batch(flatbuffers::Offset<unified::fbs::BatchInfo> batch) {
+    fbb_.AddOffset(Plan::VT_BATCH, batch);
+  }
   explicit PlanBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -832,9 +1096,11 @@ inline flatbuffers::Offset<Plan> CreatePlan(
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<unified::fbs::TensorSpec>>> outputs = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<unified::fbs::DataTensor>>> consts = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<unified::fbs::Step>>> steps = 0,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> kernels = 0) {
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> kernels = 0,
+    flatbuffers::Offset<unified::fbs::BatchInfo> batch = 0) {
   PlanBuilder builder_(_fbb);
   builder_.add_arena_bytes(arena_bytes);
+  builder_.add_batch(batch);
   builder_.add_kernels(kernels);
   builder_.add_steps(steps);
   builder_.add_consts(consts);
@@ -850,7 +1116,8 @@ inline flatbuffers::Offset<Plan> CreatePlanDirect(
     const std::vector<flatbuffers::Offset<unified::fbs::TensorSpec>> *outputs = nullptr,
     const std::vector<flatbuffers::Offset<unified::fbs::DataTensor>> *consts = nullptr,
     const std::vector<flatbuffers::Offset<unified::fbs::Step>> *steps = nullptr,
-    const std::vector<flatbuffers::Offset<flatbuffers::String>> *kernels = nullptr) {
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *kernels = nullptr,
+    flatbuffers::Offset<unified::fbs::BatchInfo> batch = 0) {
   auto inputs__ = inputs ? _fbb.CreateVector<flatbuffers::Offset<unified::fbs::TensorSpec>>(*inputs) : 0;
   auto outputs__ = outputs ? _fbb.CreateVector<flatbuffers::Offset<unified::fbs::TensorSpec>>(*outputs) : 0;
   auto consts__ = consts ? _fbb.CreateVector<flatbuffers::Offset<unified::fbs::DataTensor>>(*consts) : 0;
@@ -863,7 +1130,8 @@ inline flatbuffers::Offset<Plan> CreatePlanDirect(
       outputs__,
       consts__,
       steps__,
-      kernels__);
+      kernels__,
+      batch);
 }
 
 struct KeyValue FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
