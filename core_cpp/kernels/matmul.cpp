@@ -76,8 +76,9 @@ void product_row_major_out(const MatrixRef& a, const MatrixRef& b, const MatrixR
     product<ColMatrix, ColMatrix>(a, la, b, lb, c, accumulate);
 }
 
-#ifdef UNIFIED_COMPACT_KERNELS
-// The compact build's product (the edge runtime's size build): plain loops over any strides
+#ifdef UNIFIED_COMPACT_GEMM
+// The compact product (the edge runtime's size build with URT_COMPACT_GEMM, opt-in): plain
+// loops over any strides
 // instead of Eigen's GEMM, whose instantiations are about a third of a small trimmed runtime.
 // c(i, j) is a dot product over k in order when b's columns are contiguous (linear's x W^T),
 // else rows of b accumulate into c's row; sums may differ from Eigen's in the last bits.
@@ -125,7 +126,7 @@ void gemm_serial(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, boo
       for (int64_t j = 0; j < c.cols; ++j) c.data[i * c.row_stride + j * c.col_stride] = tmp.data[i * c.cols + j];
   }
 }
-#endif  // UNIFIED_COMPACT_KERNELS
+#endif  // UNIFIED_COMPACT_GEMM
 
 MatrixRef row_block(const MatrixRef& m, int64_t begin, int64_t end) {
   return {m.data + begin * m.row_stride, end - begin, m.cols, m.row_stride, m.col_stride};
@@ -138,7 +139,7 @@ MatrixRef row_block(const MatrixRef& m, int64_t begin, int64_t end) {
 void gemm_f32(const MatrixRef& a, const MatrixRef& b, const MatrixRef& c, bool accumulate,
               bool parallel) {
   if (c.rows == 0 || c.cols == 0) return;
-#if defined(_OPENMP) && !defined(UNIFIED_COMPACT_KERNELS)
+#if defined(_OPENMP) && !defined(UNIFIED_COMPACT_GEMM)
   if (!omp_in_parallel()) Eigen::setNbThreads(1);
 #endif
   const int threads = parallel ? get_num_threads() : 1;

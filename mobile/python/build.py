@@ -64,19 +64,24 @@ class RuntimeBuild:
 def build_runtime(bundle_path: str | os.PathLike | None, out_dir: str | os.PathLike, *,
                   trimmed: bool = True, target: str = "host", sanitize: bool = False,
                   full: bool = True, opt: str = "size", native: bool = False,
-                  threads: bool = True, jobs: int | None = None) -> RuntimeBuild:
+                  threads: bool = True, compact_gemm: bool = False,
+                  jobs: int | None = None) -> RuntimeBuild:
     """Build the runtime for `bundle_path` into `out_dir` (steps above) and return its paths
     and sizes. trimmed=False (bundle_path may then be None) builds every kernel. full: with
-    trimmed, also build the full runtime to compare sizes. opt: "size" (-Os, LTO and compact
-    kernels: one conv tile shape and a plain-loop GEMM instead of Eigen's, whose sums may differ
-    from unified._core's in the last bits; the digits CNN's trimmed runtime is under 150 KB) or
-    "speed" (-O3 like unified._core: the same kernels give the same time and the same bits).
-    native: -march=native (host only). threads: kernel threads (OpenMP; off saves about 12 KB).
-    jobs: parallel compile jobs."""
+    trimmed, also build the full runtime to compare sizes. opt: "size" (-Os, LTO, one conv tile
+    shape: the same bits as unified._core) or "speed" (-O3 like unified._core: the same kernels
+    give the same time and the same bits). compact_gemm (size builds only): a plain-loop matrix
+    product instead of Eigen's GEMM, about 39 KB smaller (the digits CNN's trimmed runtime goes
+    under 150 KB), whose sums may differ from unified._core's in the last bits. native:
+    -march=native (host only). threads: kernel threads (OpenMP; off saves about 12 KB). jobs:
+    parallel compile jobs."""
     if target not in TARGETS:
         raise ValueError(f"build_runtime: target must be one of {TARGETS}, got {target!r}")
     if opt not in OPTS:
         raise ValueError(f"build_runtime: opt must be one of {OPTS}, got {opt!r}")
+    if compact_gemm and opt != "size":
+        raise ValueError(f"build_runtime: compact_gemm=True is a size-build option; it needs "
+                         f"opt='size', got opt={opt!r}")
     if native and target != "host":
         raise ValueError("build_runtime: native=True builds for this machine; it needs "
                          "target='host'")
@@ -93,7 +98,7 @@ def build_runtime(bundle_path: str | os.PathLike | None, out_dir: str | os.PathL
         "URT_OPS_SOURCE": str(ops_file) if ops_file else "",
         "URT_BUILD_FULL": "ON" if (trimmed and full) else "OFF",
         "URT_OPT": opt, "URT_NATIVE": _on(native), "URT_OPENMP": _on(threads),
-        "URT_SANITIZE": _on(sanitize), "URT_FUZZ": "OFF",
+        "URT_SANITIZE": _on(sanitize), "URT_FUZZ": "OFF", "URT_COMPACT_GEMM": _on(compact_gemm),
     }
     build_dir = out / "build"
     env = dict(os.environ)
