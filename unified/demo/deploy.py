@@ -147,12 +147,13 @@ def runtime_column(paths: dict[str, str], test_u8: np.ndarray, labels: np.ndarra
     from unified.export import load_bundle
     from unified.mobile import build_runtime
 
-    rt = build_runtime(paths["bundle"], runtime_dir, trimmed=True, full=False)
+    # native: this machine's vector units, as unified._core, so the runtime gives its bits
+    rt = build_runtime(paths["bundle"], runtime_dir, trimmed=True, full=False, native=True)
     check = os.path.dirname(paths["bundle_test"])
     np.save(os.path.join(check, "test_u8.npy"), test_u8)
     _unified_run(rt.unified_run, paths["bundle_test"], "--input",
                  os.path.join(check, "test_u8.npy"), "--iters", "1", "--warmup", "0",
-                 "--save-outputs", check)
+                 "--threads", str(threads), "--save-outputs", check)
     names = load_bundle(paths["bundle_test"]).output_names
     outputs = [np.load(os.path.join(check, f"{name}.npy")) for name in names]
     timing = _unified_run(rt.unified_run, paths["bundle"], "--iters", str(iters), "--warmup",
@@ -161,7 +162,7 @@ def runtime_column(paths: dict[str, str], test_u8: np.ndarray, labels: np.ndarra
     size = (f"{kib(os.path.getsize(paths['bundle']))} model.ufb + "
             f"{kib(os.path.getsize(rt.unified_run))} unified-run")
     note = (f"runtime: unified-run trimmed to {len(rt.kernels)} kernels, built with -Os "
-            f"(build-runtime's default) in {rt.out_dir}")
+            f"(build-runtime's default) and -march=native in {rt.out_dir}")
     return Column("bundle (runtime)", accuracy(outputs, labels), memory=memory,
                   latency_us=timing["latency_ms"]["median"] * 1e3, size=size, outputs=outputs,
                   note=note)

@@ -75,8 +75,8 @@ def write_summary_png(out: str, cells: list[list[str]], notes: list[str], losses
     top.axis("off")
     top.set_title("unified demo: one model, trained eagerly and traced, deployed two ways",
                   loc="left", fontsize=12)
-    ncols = len(cells[0])
-    widths = [0.19] + [0.81 / (ncols - 1)] * (ncols - 1)
+    longest = [max(len(row[i]) for row in cells) + 6 for i in range(len(cells[0]))]
+    widths = [n / sum(longest) for n in longest]  # each column as wide as its longest cell
     grid = top.table(cellText=cells[1:], colLabels=cells[0], colWidths=widths,
                      bbox=(0.0, 0.36, 1.0, 0.64), cellLoc="right")
     grid.auto_set_font_size(False)
