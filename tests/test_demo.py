@@ -29,7 +29,8 @@ def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(unified.mobile, "build_runtime", _no_runtime)
-        mp.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+        for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+            mp.setitem(sys.modules, name, None)  # import matplotlib(.x) -> ImportError
         summary = demo_run.demo(demo_run.namespace(quick=True, out=str(out), no_progress=True))
     return summary
 

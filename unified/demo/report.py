@@ -63,11 +63,19 @@ def write_summary_png(out: str, cells: list[list[str]], notes: list[str], losses
     """summary.png: the table (`cells`: header row first, as table.cells gives it) with its
     notes, above the loss curve. Returns a note when matplotlib is missing."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+        _draw_summary(out, cells, notes, losses, eager_steps)
+    except ImportError:  # matplotlib (or a part it loads lazily while drawing) is missing
         return ["summary.png: matplotlib is not installed (pip install matplotlib): skipped"]
+    return []
+
+
+def _draw_summary(out: str, cells: list[list[str]], notes: list[str], losses: list[float],
+                  eager_steps: int) -> None:
     import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
 
     fig = Figure(figsize=(11, 7.5), dpi=100)
     FigureCanvasAgg(fig)
@@ -98,4 +106,3 @@ def write_summary_png(out: str, cells: list[list[str]], notes: list[str], losses
     ax.set_yscale("log")
     ax.legend()
     fig.savefig(os.path.join(out, "summary.png"), format="png")
-    return []
