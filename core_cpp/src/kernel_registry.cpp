@@ -41,4 +41,16 @@ Status unsupported_dtype(const char* kernel, DType dtype) {
                      " is not supported");
 }
 
+void register_standalone_kernels(KernelRegistry& reg) {
+  register_elementwise_kernels(reg);
+  register_reduce_kernels(reg);
+  register_matmul_kernels(reg);
+  register_conv_kernels(reg);
+  register_shape_kernels(reg);
+  register_index_kernels(reg);
+  register_nn_kernels(reg);
+  register_random_kernels(reg);
+  register_optim_kernels(reg);
+}
+
 }  // namespace unified

@@ -10,15 +10,7 @@ namespace unified {
 KernelRegistry& all_kernels() {
   static KernelRegistry* reg = [] {
     auto* r = new KernelRegistry();
-    register_elementwise_kernels(*r);
-    register_reduce_kernels(*r);
-    register_matmul_kernels(*r);
-    register_conv_kernels(*r);
-    register_shape_kernels(*r);
-    register_index_kernels(*r);
-    register_nn_kernels(*r);
-    register_random_kernels(*r);
-    register_optim_kernels(*r);
+    register_standalone_kernels(*r);
     register_collective_kernels(*r);
     return r;
   }();

@@ -35,6 +35,9 @@ void register_index_kernels(KernelRegistry& reg);
 void register_nn_kernels(KernelRegistry& reg);
 void register_random_kernels(KernelRegistry& reg);
 void register_optim_kernels(KernelRegistry& reg);
+// Every family above: what a standalone runtime can run (no process group, so no collectives).
+// unified._core adds register_collective_kernels; the full edge runtime uses exactly this.
+void register_standalone_kernels(KernelRegistry& reg);
 
 // The registry with every family registered (used by the Python module).
 KernelRegistry& all_kernels();
